@@ -372,3 +372,5 @@ func ToFloat32(t *tensors.Tensor) []float32 {
 	}
 	panic(fmt.Sprintf("nn: ToFloat32 on %s tensor", t.DType()))
 }
+
+func sqrtf(x float64) float64 { return math.Sqrt(x) }

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/visdec/visdec/internal/npy"
 	"github.com/visdec/visdec/internal/nn"
+	"github.com/visdec/visdec/internal/npy"
 )
 
 // EnvVar names an extra fixture root.
