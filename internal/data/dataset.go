@@ -17,10 +17,15 @@ type Dataset struct {
 	// RawVoxels is the number of voxels before padding (per subject when
 	// several were combined, the largest).
 	RawVoxels int
-	// ROIs maps an ROI name to its voxel count in the source, for reports.
+	// ROIs maps an ROI name to its voxel count in the source, for reports
+	// (prefixed "subject/" when the source has several subjects).
 	ROIs map[string]int
-	// Normalization says how the fMRI were scaled ("literal", "train-stats"
-	// or "none"), so results can state it.
+	// Subjects lists the subjects included, in order.
+	Subjects []string
+	// Normalization says how the fMRI were scaled, so results can state it:
+	// "literal" or "train-stats" (GOD test normalisation, BOLD5000), "none",
+	// "per-subject" (HCP, NIfTI: each subject z-scored on its own), or
+	// "mixed" after Concat of differently scaled parts.
 	Normalization string
 	Train, Test   Split
 	// Notes lists deviations and facts a user should see (e.g. the

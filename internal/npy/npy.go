@@ -337,8 +337,8 @@ func ReadFile(path string) (*Array, error) {
 }
 
 func readData(r io.Reader, h *Header) (*Array, error) {
-	a := &Array{DType: h.DType, Shape: h.Shape, Fortran: h.Fortran}
 	if h.DType == Object {
+		a := &Array{DType: h.DType, Shape: h.Shape, Fortran: h.Fortran}
 		b, err := io.ReadAll(io.LimitReader(r, 1<<36))
 		if err != nil {
 			return nil, fmt.Errorf("npy: reading object data: %w", err)
@@ -352,15 +352,50 @@ func readData(r io.Reader, h *Header) (*Array, error) {
 	if err != nil {
 		return nil, fmt.Errorf("npy: reading %d×%s data: %w", n, h.DType, err)
 	}
+	return FromBytes(raw, h.DType, h.BigEndian, h.Fortran, h.Shape)
+}
+
+// FromBytes decodes raw element bytes (as NumPy lays them out in memory or in
+// a pickle) into an Array in C order. raw must hold exactly the elements of
+// shape; Object arrays are not accepted.
+func FromBytes(raw []byte, dt DType, bigEndian, fortran bool, shape []int) (*Array, error) {
+	size := dt.Size()
+	if size == 0 {
+		return nil, fmt.Errorf("npy: cannot decode %s elements from bytes", dt)
+	}
+	n, err := checkedElements(shape)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) != n*size {
+		return nil, fmt.Errorf("npy: shape %s of %s needs %d bytes, have %d", ShapeString(shape), dt, n*size, len(raw))
+	}
+	a := &Array{DType: dt, Shape: append([]int{}, shape...), Fortran: fortran}
 	var bo binary.ByteOrder = binary.LittleEndian
-	if h.BigEndian {
+	if bigEndian {
 		bo = binary.BigEndian
 	}
-	a.Data = decode(raw, h.DType, n, bo)
-	if h.Fortran && len(h.Shape) > 1 {
-		a.Data = fortranToC(a.Data, h.Shape)
+	a.Data = decode(raw, dt, n, bo)
+	if fortran && len(shape) > 1 {
+		a.Data = fortranToC(a.Data, shape)
 	}
 	return a, nil
+}
+
+// checkedElements is the element count of shape, refusing negative
+// dimensions and counts beyond maxElements.
+func checkedElements(shape []int) (int, error) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return 0, fmt.Errorf("npy: negative dimension in shape %v", shape)
+		}
+		if d > 0 && n > maxElements/d {
+			return 0, fmt.Errorf("npy: shape %v has too many elements", shape)
+		}
+		n *= d
+	}
+	return n, nil
 }
 
 // readN reads exactly n bytes, growing the buffer as data arrives so that a

@@ -195,6 +195,10 @@ func AtomicWrite(path string, write func(io.Writer) error) (err error) {
 	if err = f.Sync(); err != nil {
 		return err
 	}
+	// CreateTemp makes the file 0600; results are meant to be shared.
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
 	if err = f.Close(); err != nil {
 		return err
 	}

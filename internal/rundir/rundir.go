@@ -61,12 +61,15 @@ func (d *Dir) Close() error { return d.logFile.Close() }
 func (d *Dir) File(name string) string { return filepath.Join(d.Path, name) }
 
 // WriteJSON writes v as indented JSON to RUN/name, atomically.
-func (d *Dir) WriteJSON(name string, v any) error {
+func (d *Dir) WriteJSON(name string, v any) error { return WriteJSONFile(d.File(name), v) }
+
+// WriteJSONFile writes v as indented JSON to path, atomically.
+func WriteJSONFile(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err
 	}
-	return npy.AtomicWrite(d.File(name), func(w io.Writer) error {
+	return npy.AtomicWrite(path, func(w io.Writer) error {
 		_, err := w.Write(append(b, '\n'))
 		return err
 	})

@@ -127,6 +127,9 @@ func decode(e entry, b []byte) (Tensor, error) {
 		if d < 0 {
 			return Tensor{}, fmt.Errorf("negative dimension in shape %v", e.Shape)
 		}
+		if d > 0 && n > math.MaxInt32*64/d {
+			return Tensor{}, fmt.Errorf("shape %v is implausibly large", e.Shape)
+		}
 		n *= d
 	}
 	size := map[string]int{"F32": 4, "F16": 2, "BF16": 2, "F64": 8, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}[e.DType]
