@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/visdec/visdec/internal/backend"
+	"github.com/visdec/visdec/internal/data"
+	"github.com/visdec/visdec/internal/ldm"
+)
+
+func init() {
+	register(&command{
+		name:  "reconstruct",
+		args:  "--run RUN --out OUT [--data GOD_DIR] [--subject sbj_N] [flags]",
+		short: "sample image reconstructions of the test fMRI from a tuned LDM",
+		long: `Samples --samples reconstructions of every test item of the subject with the fine-tuned LDM
+(cad-spec §4.6): PLMS (the reference's sampler, 250 steps) or DDIM (--eta), one compiled
+denoising step looped over the timesteps, seeded host noise, then the VQ decoder.
+
+Writes OUT/items/NNN_<id>_gt.png and _s1.png …, OUT/grid.png (rows = items, columns = ground
+truth then samples), OUT/samples.npz ("samples": uint8 [N, 1+S, H, W, 3], index 0 = ground truth,
+as the reference's evaluation expects; read by 'visdec evaluate') and OUT/reconstruct.json.
+--data and --subject default to those the run was trained on.`,
+		run: runReconstruct,
+	})
+}
+
+func runReconstruct(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet(commands["reconstruct"], stdout)
+	runDir := fs.String("run", "", "tune run directory")
+	checkpoint := fs.String("checkpoint", "", "checkpoint: final, best, epoch-NNNN or a .safetensors path (default: the newest)")
+	dataDir := fs.String("data", "", "GOD directory (default: the run's)")
+	subject := fs.String("subject", "", "subject (default: the run's)")
+	out := fs.String("out", "", "output directory")
+	rc := ldm.DefaultReconstruct()
+	fs.IntVar(&rc.Samples, "samples", rc.Samples, "reconstructions per test item")
+	fs.IntVar(&rc.Steps, "steps", rc.Steps, "sampler steps")
+	fs.StringVar(&rc.Sampler, "sampler", rc.Sampler, "sampler: plms or ddim")
+	fs.Float64Var(&rc.Eta, "eta", rc.Eta, "DDIM η (0: deterministic given the initial noise)")
+	fs.Float64Var(&rc.Guidance, "guidance", rc.Guidance, "classifier-free guidance scale (1: none, as the reference; an extension, with an all-zero fMRI as the unconditional input)")
+	fs.Uint64Var(&rc.Seed, "seed", rc.Seed, "seed of the initial noise")
+	fs.IntVar(&rc.Limit, "limit", 0, "reconstruct only the first N test items (0: all)")
+	fs.IntVar(&rc.Batch, "batch", 0, "images denoised together (0: one item's samples)")
+	backendSpec := fs.String("backend", "", "compute backend (default $VISDEC_BACKEND or go)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *runDir == "" || *out == "" {
+		return usagef("--run and --out are required")
+	}
+	m, err := ldm.LoadRun(*runDir, *checkpoint)
+	if err != nil {
+		return err
+	}
+	if err := rc.Validate(m.Config.Timesteps); err != nil {
+		return usagef("%v", err)
+	}
+	src := m.Run.Sources
+	if *dataDir == "" {
+		*dataDir = src.Data
+	}
+	if *subject == "" {
+		*subject = src.Subject
+	}
+	if *dataDir == "" || *subject == "" {
+		return usagef("the run does not record its data; give --data and --subject")
+	}
+	be, err := backend.New(*backendSpec)
+	if err != nil {
+		return err
+	}
+	ds, err := data.LoadGOD(*dataDir, []string{*subject}, data.GODOptions{TestNorm: src.TestNorm, NoRepeats: true})
+	if err != nil {
+		return err
+	}
+	items, err := ldm.TestItemsFrom(ds)
+	if err != nil {
+		return err
+	}
+	res, err := ldm.Reconstruct(ctx, m, items, rc, *out, be, stderr)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "reconstructed %d items × %d samples (%s, %d steps) into %s in %.0fs (%.3fs per denoising step of %d images)\n",
+		res.Items, res.Samples, res.Sampler, res.Steps, *out, res.Seconds, res.SecondsPerStep, res.Batch)
+	return err
+}

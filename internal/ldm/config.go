@@ -1,0 +1,145 @@
+package ldm
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/visdec/visdec/internal/ldm/sampler"
+	"github.com/visdec/visdec/internal/ldm/unet"
+)
+
+// Config describes the latent diffusion model of the LDM stage: the ε-UNet,
+// the fMRI conditioning model and the noise schedule (cad-spec §4.1).
+type Config struct {
+	UNet unet.Config `json:"unet"`
+	Cond CondConfig  `json:"cond"`
+	// Timesteps is T (1000); the schedule is linear in √β from LinearStart
+	// to LinearEnd (0.0015 → 0.0195), as the CompVis config.yaml.
+	Timesteps   int     `json:"timesteps"`
+	LinearStart float64 `json:"linear_start"`
+	LinearEnd   float64 `json:"linear_end"`
+	// Parameterization is what the UNet predicts: "eps" (the noise, as the
+	// paper and CompVis) or "x0" (the clean latent, the reference DDPM's
+	// other option; ddpm.py p_losses). With "x0" the samplers get
+	// ε = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t).
+	Parameterization string `json:"parameterization"`
+}
+
+// Parameterizations the model supports.
+const (
+	PredictEps = "eps"
+	PredictX0  = "x0"
+)
+
+// predictsX0 reports whether the UNet outputs x̂0.
+func (c Config) predictsX0() bool { return c.Parameterization == PredictX0 }
+
+// Validate reports every problem, each naming the field.
+func (c Config) Validate() error {
+	var errs []error
+	if err := c.UNet.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Cond.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.UNet.ContextDim != c.Cond.CondDim {
+		errs = append(errs, fmt.Errorf("ldm: UNet.ContextDim %d differs from Cond.CondDim %d", c.UNet.ContextDim, c.Cond.CondDim))
+	}
+	if c.UNet.ContextLen != c.Cond.SeqLen {
+		errs = append(errs, fmt.Errorf("ldm: UNet.ContextLen %d differs from Cond.SeqLen %d", c.UNet.ContextLen, c.Cond.SeqLen))
+	}
+	if c.Parameterization != "" && c.Parameterization != PredictEps && c.Parameterization != PredictX0 {
+		errs = append(errs, fmt.Errorf("ldm: Parameterization %q must be eps or x0", c.Parameterization))
+	}
+	if c.Timesteps < 2 {
+		errs = append(errs, fmt.Errorf("ldm: Timesteps %d must be ≥ 2", c.Timesteps))
+	}
+	if !(c.LinearStart > 0 && c.LinearEnd > c.LinearStart && c.LinearEnd < 1) {
+		errs = append(errs, fmt.Errorf("ldm: need 0 < LinearStart (%g) < LinearEnd (%g) < 1", c.LinearStart, c.LinearEnd))
+	}
+	return errors.Join(errs...)
+}
+
+// Preset is a named model size: the UNet and the context width. The fMRI
+// encoder's architecture comes from the pretrained run it is initialised
+// from, and the latent size from the autoencoder.
+type Preset struct {
+	Name string
+	UNet unet.Config
+	// CondDim is the context width (the UNet's ContextDim).
+	CondDim int
+	// Parameterization is what the UNet predicts (PredictEps, PredictX0).
+	Parameterization string
+	// Train holds the preset's training defaults.
+	Train TrainDefaults
+}
+
+// TrainDefaults are a preset's defaults for Tune.
+type TrainDefaults struct {
+	BatchSize int
+	LR        float64
+	Epochs    int
+	// FreezeEncoder fixes the fMRI encoder (see TuneConfig.FreezeEncoder).
+	FreezeEncoder bool
+	// Trainable is the default trained set: the reference's for a
+	// pretrained UNet, all for one trained from scratch.
+	Trainable Trainable
+}
+
+// Presets lists the model sizes `visdec tune --preset` accepts.
+//
+//   - cin256: the paper (CompVis cin256-v2 UNet 192·[1,2,3,5], attention at
+//     32²/16²/8², context 77×512, 64×64×3 latents); batch 2, lr 5.3e-5
+//     (cad-spec §4.5, §6 item 21), for a UNet imported with --init-ldm.
+//   - tiny: for CPU runs, where the UNet is trained from scratch in
+//     minutes: 32·[1,2], one ResBlock per level, attention at the lowest
+//     resolution, context 77×32; batch 16, lr 2e-3. Two deliberate
+//     differences from the paper make that possible: the UNet predicts x0
+//     (the reference DDPM's other parameterisation; with ε-prediction a
+//     UNet trained from scratch for a few hundred steps ignores the
+//     conditioning and samples noise), and the pretrained fMRI encoder is
+//     kept fixed, its latents computed once (it dominates the step time).
+func Presets() map[string]Preset {
+	tiny := unet.Tiny()
+	return map[string]Preset{
+		"cin256": {Name: "cin256", UNet: unet.Cin256(), CondDim: 512, Parameterization: PredictEps,
+			Train: TrainDefaults{BatchSize: 2, LR: 5.3e-5, Epochs: 500, Trainable: TrainReference}},
+		"tiny": {Name: "tiny", UNet: tiny, CondDim: tiny.ContextDim, Parameterization: PredictX0,
+			Train: TrainDefaults{BatchSize: 16, LR: 2e-3, Epochs: 30, FreezeEncoder: true, Trainable: TrainAll}},
+	}
+}
+
+// LookupPreset returns the named preset.
+func LookupPreset(name string) (Preset, error) {
+	p, ok := Presets()[name]
+	if !ok {
+		return Preset{}, fmt.Errorf("unknown LDM preset %q (have cin256, tiny)", name)
+	}
+	return p, nil
+}
+
+// NewConfig assembles a model configuration from a preset, the fMRI
+// encoder's configuration and the autoencoder's latent shape [h, w, c].
+func NewConfig(p Preset, cond CondConfig, latent []int) Config {
+	u := p.UNet
+	u.ImageSize = latent[0]
+	u.InChannels, u.OutChannels = latent[2], latent[2]
+	u.ContextDim = p.CondDim
+	if cond.SeqLen == 0 {
+		cond.SeqLen = u.ContextLen
+	}
+	u.ContextLen = cond.SeqLen
+	cond.CondDim = p.CondDim
+	param := p.Parameterization
+	if param == "" {
+		param = PredictEps
+	}
+	return Config{UNet: u, Cond: cond, Timesteps: 1000, LinearStart: 0.0015, LinearEnd: 0.0195,
+		Parameterization: param}
+}
+
+// Schedule returns the model's noise schedule (sampler.Linear).
+func Schedule(cfg Config) (*sampler.Schedule, error) {
+	return sampler.Linear(cfg.Timesteps, cfg.LinearStart, cfg.LinearEnd)
+}
