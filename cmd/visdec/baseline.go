@@ -48,6 +48,10 @@ type baselineSummary struct {
 	Voxels      int     `json:"voxels"`
 	Autoencoder string  `json:"autoencoder,omitempty"`
 	Seconds     float64 `json:"seconds"`
+	// TestNorm and Notes flag how the test fMRI was normalised (cad-spec
+	// §6 item 2) and other deviations the loader reports.
+	TestNorm string   `json:"test_norm"`
+	Notes    []string `json:"notes,omitempty"`
 }
 
 func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -81,11 +85,12 @@ func runBaseline(ctx context.Context, args []string, stdout, stderr io.Writer) e
 // ridgeBaseline loads the subject and fits the ridge decoder.
 func ridgeBaseline(dataDir, subject, testNorm, target, aeRun, backendSpec string, size int) (*baseline.Reconstruction, baselineSummary, error) {
 	start := time.Now()
-	s := baselineSummary{Data: dataDir, Subject: subject, Target: target}
+	s := baselineSummary{Data: dataDir, Subject: subject, Target: target, TestNorm: testNorm}
 	ds, err := data.LoadGOD(dataDir, []string{subject}, data.GODOptions{TestNorm: testNorm})
 	if err != nil {
 		return nil, s, err
 	}
+	s.Notes = ds.Notes
 	var rec *baseline.Reconstruction
 	switch target {
 	case "pixels":

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // benchmark is one "visdec bench <name>" target. Each stage registers its own
@@ -58,4 +60,40 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("unknown benchmark %q; targets:\n%s", args[0], benchTargets())
 	}
 	return b.run(ctx, args[1:], stdout, stderr)
+}
+
+// median of xs (xs is not modified).
+func median(xs []float64) float64 {
+	s := append([]float64(nil), xs...)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func round4(x float64) float64 { return float64(int64(x*1e4+0.5)) / 1e4 }
+
+// peakRSSMiB is the process's peak resident set size (getrusage ru_maxrss,
+// KiB on Linux).
+func peakRSSMiB() (float64, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return round4(float64(ru.Maxrss) / 1024), true
+}
+
+// printJSON writes a benchmark's result as its one JSON line, with the
+// process's peak resident memory added.
+func printJSON(w io.Writer, m map[string]any) error {
+	if mib, ok := peakRSSMiB(); ok {
+		m["peak_rss_mib"] = mib
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
 }

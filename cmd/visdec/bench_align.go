@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"time"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -102,11 +101,7 @@ and tiny (the CPU preset).`}, stdout)
 			times = append(times, el)
 		}
 	}
-	sort.Float64s(times)
-	med := times[len(times)/2]
-	if len(times)%2 == 0 {
-		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
-	}
+	med := median(times)
 	out := map[string]any{
 		"impl": "visdec-go", "backend": backend.Spec(*backendSpec), "preset": *preset,
 		"batch": b, "voxels": v, "embed": cfg.FMRI.EmbedDim, "depth": cfg.FMRI.Depth, "heads": cfg.FMRI.NumHeads,
@@ -115,16 +110,8 @@ and tiny (the CPU preset).`}, stdout)
 		"image_dec_hidden": cfg.Image.DecoderHidden, "image_dec_layers": cfg.Image.DecoderLayers, "cross_layers": cfg.Image.CrossLayers,
 		"params": total, "trainable": trainable, "steps": *steps,
 		"first_step_s":  round4(compile),
-		"step_s_median": round4(med), "step_s_min": round4(times[0]),
+		"step_s_median": round4(med), "step_s_min": round4(slices.Min(times)),
 		"samples_per_s": round4(float64(b) / med),
 	}
-	if mib, ok := peakRSSMiB(); ok {
-		out["peak_rss_mib"] = mib
-	}
-	j, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(stdout, string(j))
-	return err
+	return printJSON(stdout, out)
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"sort"
 	"time"
 
 	"github.com/visdec/visdec/internal/backend"
@@ -55,27 +53,6 @@ func newBenchLDM(name string, voxels int) (benchLDM, error) {
 		return benchLDM{}, err
 	}
 	return benchLDM{preset: p, cfg: cfg, ae: ae}, nil
-}
-
-func median(xs []float64) float64 {
-	s := append([]float64(nil), xs...)
-	sort.Float64s(s)
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-func printJSON(w io.Writer, m map[string]any) error {
-	if mib, ok := peakRSSMiB(); ok {
-		m["peak_rss_mib"] = mib
-	}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(w, string(b))
-	return err
 }
 
 func runBenchSample(ctx context.Context, args []string, stdout, stderr io.Writer) error {

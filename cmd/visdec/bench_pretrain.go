@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"sort"
-	"syscall"
+	"slices"
 	"time"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -129,39 +127,15 @@ and paper correspond to tiny, small and paper here (same sizes and batches).`}, 
 			times = append(times, el)
 		}
 	}
-	sort.Float64s(times)
-	med := times[len(times)/2]
-	if len(times)%2 == 0 {
-		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
-	}
+	med := median(times)
 	out := map[string]any{
 		"impl": "visdec-go", "backend": backend.Spec(*backendSpec), "preset": *preset, "loss": *lossName,
 		"batch": *batch, "voxels": cfg.NumVoxels, "embed": cfg.EmbedDim, "depth": cfg.Depth, "heads": cfg.NumHeads,
 		"dec_embed": cfg.DecoderEmbedDim, "dec_depth": cfg.DecoderDepth, "dec_heads": cfg.DecoderNumHeads,
 		"params": trainable, "steps": *steps,
 		"first_step_s":  round4(compile),
-		"step_s_median": round4(med), "step_s_min": round4(times[0]),
+		"step_s_median": round4(med), "step_s_min": round4(slices.Min(times)),
 		"samples_per_s": round4(float64(*batch) / med),
 	}
-	if mib, ok := peakRSSMiB(); ok {
-		out["peak_rss_mib"] = mib
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(stdout, string(b))
-	return err
-}
-
-func round4(x float64) float64 { return float64(int64(x*1e4+0.5)) / 1e4 }
-
-// peakRSSMiB is the process's peak resident set size (getrusage ru_maxrss,
-// KiB on Linux).
-func peakRSSMiB() (float64, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, false
-	}
-	return round4(float64(ru.Maxrss) / 1024), true
+	return printJSON(stdout, out)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -184,6 +185,7 @@ func runEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if classifierNote != "" {
 		r.Notes = append(r.Notes, classifierNote)
 	}
+	r.Notes = append(r.Notes, producerNotes(*samplesPath)...)
 	var base *report.Comparison
 	if *baseline != "" {
 		if base, err = readBaseline(ctx, *baseline, s, o); err != nil {
@@ -326,4 +328,27 @@ func classifierImages(ctx context.Context, spec string, seed uint64, categories,
 	}
 	bar.Finish(fmt.Sprintf("%d images of %d categories", d.N, len(names)))
 	return d, nil
+}
+
+// producerNotes returns the data notes that the command which wrote the
+// samples recorded beside them (reconstruct.json or baseline.json), so that
+// the report flags, e.g., the reference's test normalisation (cad-spec §6
+// item 2). Missing or unreadable files give none.
+func producerNotes(samplesPath string) []string {
+	var out []string
+	for _, name := range []string{"reconstruct.json", "baseline.json"} {
+		b, err := os.ReadFile(filepath.Join(filepath.Dir(samplesPath), name))
+		if err != nil {
+			continue
+		}
+		var v struct {
+			Notes []string `json:"notes"`
+		}
+		if json.Unmarshal(b, &v) == nil {
+			for _, n := range v.Notes {
+				out = append(out, "data: "+n)
+			}
+		}
+	}
+	return out
 }

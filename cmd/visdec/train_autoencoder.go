@@ -47,6 +47,7 @@ func runTrainAutoencoder(ctx context.Context, args []string, stdout, stderr io.W
 	resume := fs.Bool("resume", false, "continue the run in --out from its newest checkpoint")
 	backendSpec := fs.String("backend", "", "compute backend (default $VISDEC_BACKEND or go:parallelism=-1)")
 	size := fs.String("size", "small", "model preset: tiny, small or cin256")
+	fs.StringVar(size, "preset", "small", "the same as --size (the name the other commands use)")
 	resolution := fs.Int("resolution", 0, "image side the model works at (0: the preset's)")
 	ch := fs.Int("ch", 0, "base channel count, a multiple of 32 (0: the preset's)")
 	chMult := fs.String("ch-mult", "", "comma-separated channel multipliers per level, e.g. 1,2,4 (empty: the preset's)")

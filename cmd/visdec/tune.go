@@ -59,6 +59,8 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	trainable := fs.String("trainable", "auto", "trained set: auto, reference or all")
 	dupNorm2 := fs.Bool("duplicate-norm2", false, "reproduce the reference's double AdamW update of the fMRI encoder's blocks.*.norm2 (cad-spec §6 item 24)")
 	freeze := fs.String("freeze-encoder", "auto", "keep the fMRI encoder fixed and precompute its latents: yes, no, or auto (the preset's: yes for tiny, for CPU speed; the reference trains it)")
+	standardize := fs.String("standardize-latents", "auto", "z-score the fMRI encoder's latents with training statistics before the mappers: yes, no, or auto (the preset's: yes for tiny, no for cin256 as the reference)")
+	scaleByStd := fs.Bool("scale-by-std", false, "scale the autoencoder latents to unit variance (LatentDiffusion's scale_by_std; an extension for small autoencoders, off in every preset)")
 	condDrop := fs.Float64("cond-dropout", 0, "probability of training an item with a zero fMRI, for --guidance at sampling (an extension; the reference: 0)")
 	noAug := fs.Bool("no-augment", false, "disable the random-crop augmentation")
 	valFrac := fs.Float64("val-fraction", 0.1, "share of the training pairs held out for validation")
@@ -88,6 +90,14 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	default:
 		return usagef("--predict must be eps or x0")
 	}
+	switch *standardize {
+	case "auto":
+	case "yes", "no":
+		p.StandardizeLatents = *standardize == "yes"
+	default:
+		return usagef("--standardize-latents must be yes, no or auto")
+	}
+	p.ScaleByStd = p.ScaleByStd || *scaleByStd
 	tc := ldm.DefaultTune(p)
 	if *epochs > 0 {
 		tc.Epochs = *epochs

@@ -2,9 +2,9 @@
 //
 // The default is the pure-Go backend (no cgo) with parallelism=-1: its default
 // worker pool deadlocks on ViT training steps (gomlx-notes §3b). Other
-// backends are compiled in with build tags (xla: XLA/PJRT for GPUs; onnx: ONNX
-// Runtime on CPU) and selected with --backend or $VISDEC_BACKEND, in GoMLX's
-// "name:config" form, e.g. "xla:/abs/path/xla_cuda_plugin.so" or "onnx:cpu".
+// backends are compiled in with build tags (xla: XLA/PJRT for GPUs, see
+// xla.go) and selected with --backend or $VISDEC_BACKEND, in GoMLX's
+// "name:config" form, e.g. "xla:/abs/path/xla_cuda_plugin.so".
 package backend
 
 import (
@@ -61,7 +61,7 @@ func New(spec string) (compute.Backend, error) {
 	var err error
 	switch name {
 	case "go":
-		b, err = gobackend.New(config)
+		b, err = newGo(config)
 	default:
 		ctor, ok := extra[name]
 		if !ok {
@@ -96,4 +96,17 @@ func Available() []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// newGo creates the pure-Go backend. compute v0.1.3's gobackend.New prints
+// "Go backend: parallelism set to N" on os.Stdout with fmt.Printf when the
+// config sets parallelism (always, here); visdec's stdout carries results
+// only (bench prints exactly one JSON line), so the line is sent to stderr,
+// where logs go. Backends are created once, under mu, before any command
+// writes results.
+func newGo(config string) (compute.Backend, error) {
+	stdout := os.Stdout
+	os.Stdout = os.Stderr
+	defer func() { os.Stdout = stdout }()
+	return gobackend.New(config)
 }

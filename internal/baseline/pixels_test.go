@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/visdec/visdec/internal/data"
+	"github.com/visdec/visdec/internal/stats"
 )
 
 func TestPixelsIdentifiesTestImages(t *testing.T) {
@@ -61,11 +62,11 @@ func TestPixelsIdentifiesTestImages(t *testing.T) {
 	}
 	wins, total := 0, 0
 	for i := 0; i < rec.N; i++ {
-		own := corr(vec(i, 1), vec(i, 0))
+		own := stats.Pearson(vec(i, 1), vec(i, 0))
 		for j := 0; j < rec.N; j++ {
 			if j != i {
 				total++
-				if own > corr(vec(i, 1), vec(j, 0)) {
+				if own > stats.Pearson(vec(i, 1), vec(j, 0)) {
 					wins++
 				}
 			}

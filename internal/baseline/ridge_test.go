@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/visdec/visdec/internal/stats"
 )
 
 func synth(rng *rand.Rand, n, v, p int, w []float64, noise float64) (x, y []float32) {
@@ -132,7 +134,7 @@ func TestRidgeRecoversLinearMap(t *testing.T) {
 		for i := 0; i < 100; i++ {
 			a[i], b[i] = float64(pred[i*p+k]), float64(yt[i*p+k])
 		}
-		if c := corr(a, b); c < 0.6 {
+		if c := stats.Pearson(a, b); c < 0.6 {
 			t.Errorf("output %d: held-out correlation %.3f, want ≥ 0.6 (λ=%g)", k, c, r.Lambda())
 		}
 	}
@@ -169,23 +171,6 @@ func dot(a, b []float64) float64 {
 		s += a[i] * b[i]
 	}
 	return s
-}
-
-func corr(a, b []float64) float64 {
-	ma, mb := 0.0, 0.0
-	for i := range a {
-		ma += a[i]
-		mb += b[i]
-	}
-	ma /= float64(len(a))
-	mb /= float64(len(b))
-	var sab, saa, sbb float64
-	for i := range a {
-		sab += (a[i] - ma) * (b[i] - mb)
-		saa += (a[i] - ma) * (a[i] - ma)
-		sbb += (b[i] - mb) * (b[i] - mb)
-	}
-	return sab / math.Sqrt(saa*sbb)
 }
 
 // solve does Gaussian elimination with partial pivoting (test helper).

@@ -1,12 +1,11 @@
 package crossmodal
 
 import (
-	"math"
-
 	. "github.com/gomlx/gomlx/core/graph"
 
 	"github.com/visdec/visdec/internal/fmrimae"
 	"github.com/visdec/visdec/internal/nn"
+	"github.com/visdec/visdec/internal/stats"
 )
 
 // MaskedMSE is MAE's forward_loss on image patches (mae_for_image.py:
@@ -71,27 +70,9 @@ func ReferenceImageCorr(pred []float32, b, l, p int) float64 {
 	for i := 0; i < b; i++ {
 		x := pred[(i*l)*p : (i*l+1)*p]
 		y := pred[(i*l+1)*p : (i*l+2)*p]
-		sum += pearson(x, y)
+		sum += stats.Pearson(x, y)
 	}
 	return sum / float64(b)
-}
-
-func pearson(x, y []float32) float64 {
-	var mx, my float64
-	for i := range x {
-		mx += float64(x[i])
-		my += float64(y[i])
-	}
-	mx /= float64(len(x))
-	my /= float64(len(y))
-	var sxy, sxx, syy float64
-	for i := range x {
-		dx, dy := float64(x[i])-mx, float64(y[i])-my
-		sxy += dx * dy
-		sxx += dx * dx
-		syy += dy * dy
-	}
-	return sxy / math.Sqrt(sxx*syy)
 }
 
 // Terms are the values of one evaluation of the Phase-2 objective.

@@ -1,6 +1,10 @@
 package evaluate
 
-import "math"
+import (
+	"math"
+
+	"github.com/visdec/visdec/internal/stats"
+)
 
 // Pixel-space similarity of two images of equal size (any layout, uint8).
 // These follow vis_dec code/eval_metrics.py:18-22.
@@ -59,20 +63,4 @@ func PCC(a, b []uint8) float64 {
 
 // Pearson is the correlation of two float vectors (NaN when either is
 // constant). Identification uses it on feature vectors.
-func Pearson(a, b []float32) float64 {
-	n := float64(len(a))
-	var sa, sb float64
-	for i := range a {
-		sa += float64(a[i])
-		sb += float64(b[i])
-	}
-	ma, mb := sa/n, sb/n
-	var caa, cbb, cab float64
-	for i := range a {
-		x, y := float64(a[i])-ma, float64(b[i])-mb
-		caa += x * x
-		cbb += y * y
-		cab += x * y
-	}
-	return cab / math.Sqrt(caa*cbb)
-}
+func Pearson(a, b []float32) float64 { return stats.Pearson(a, b) }

@@ -77,7 +77,7 @@ func (s *Samples) Preds(set int) []uint8 {
 func ReadSamples(path string) (*Samples, error) {
 	z, err := npy.OpenNPZ(path)
 	if err != nil {
-		return nil, fmt.Errorf("samples %s: %w", path, err)
+		return nil, fmt.Errorf("samples: %w", err) // npy names the file
 	}
 	defer z.Close()
 	key := SamplesKey
@@ -92,14 +92,14 @@ func ReadSamples(path string) (*Samples, error) {
 	// Check the header before reading what may be gigabytes of data.
 	h, err := z.Header(key)
 	if err != nil {
-		return nil, fmt.Errorf("samples %s: %w", path, err)
+		return nil, fmt.Errorf("samples: %w", err)
 	}
 	if err := checkSamplesShape(h.DType, h.Shape); err != nil {
 		return nil, fmt.Errorf("samples %s: array %q %w", path, key, err)
 	}
 	a, err := z.Get(key)
 	if err != nil {
-		return nil, fmt.Errorf("samples %s: %w", path, err)
+		return nil, fmt.Errorf("samples: %w", err)
 	}
 	sh := a.Shape
 	s, err := NewSamples(a.Data.([]uint8), sh[0], sh[1]-1, sh[2], sh[3])

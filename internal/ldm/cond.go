@@ -23,6 +23,14 @@ type CondConfig struct {
 	SeqLen int `json:"seq_len"`
 	// CondDim is the context width, the UNet's context_dim (paper: 512).
 	CondDim int `json:"cond_dim"`
+	// Standardize z-scores every encoder output feature ([L, D]) with fixed
+	// statistics of the training items before the mappers. Differs from the
+	// reference (off in cin256): a small encoder's tokens are dominated by
+	// their item-independent part (the positions; about 87% of the variance
+	// in the tiny demo), and a UNet trained from scratch then learns to
+	// ignore the context. The statistics are frozen parameters
+	// (latent_mean, latent_std), so checkpoints carry them.
+	Standardize bool `json:"standardize,omitempty"`
 }
 
 // Validate reports every problem, each naming the field.
@@ -67,6 +75,40 @@ func DeclareCond(in nn.Init, cfg CondConfig) {
 	declareConv1d(in.In("channel_mapper.0"), l, l/2)
 	declareConv1d(in.In("channel_mapper.1"), l/2, cfg.SeqLen)
 	in.Linear("dim_mapper", cfg.Encoder.EmbedDim, cfg.CondDim, true, nn.InitTorchDefault)
+	if cfg.Standardize {
+		in.Zeros("latent_mean", l, cfg.Encoder.EmbedDim).Frozen = true
+		in.Ones("latent_std", l, cfg.Encoder.EmbedDim).Frozen = true
+	}
+}
+
+// SetLatentStats stores the per-feature mean and standard deviation of
+// encoder latents (rows of [L·D] values, one per training item) in the
+// conditioning parameters, when the model standardises them. A feature
+// that never varies keeps std 1.
+func SetLatentStats(ps *nn.Params, latents []float32, n int) error {
+	mean, std := ps.Get(CondPrefix+"latent_mean"), ps.Get(CondPrefix+"latent_std")
+	if mean == nil || std == nil {
+		return nil
+	}
+	d := mean.Size()
+	if n < 2 || len(latents) != n*d {
+		return fmt.Errorf("latent statistics: %d values for %d items of %d features", len(latents), n, d)
+	}
+	for j := 0; j < d; j++ {
+		var s, s2 float64
+		for i := 0; i < n; i++ {
+			v := float64(latents[i*d+j])
+			s += v
+			s2 += v * v
+		}
+		m := s / float64(n)
+		sd := math.Sqrt(math.Max(s2/float64(n)-m*m, 0))
+		if sd < 1e-6 {
+			sd = 1
+		}
+		mean.Data[j], std.Data[j] = float32(m), float32(sd)
+	}
+	return nil
 }
 
 // declareConv1d declares a kernel-1 Conv1d weight [out, in, 1] and bias with
@@ -116,6 +158,9 @@ func EncodeFMRI(v nn.Vars, cfg CondConfig, fmri *Node) *Node {
 // encoder feeds it precomputed latents.
 func MapLatent(v nn.Vars, latent *Node) CondOutputs {
 	o := CondOutputs{Latent: latent}
+	if v.Has("latent_mean") {
+		latent = Div(Sub(latent, ExpandDims(v.Get("latent_mean"), 0)), ExpandDims(v.Get("latent_std"), 0))
+	}
 	o.Mapped = tokenConv(v.In("channel_mapper.1"), tokenConv(v.In("channel_mapper.0"), latent))
 	o.Context = nn.Linear(v.In("dim_mapper"), o.Mapped)
 	return o

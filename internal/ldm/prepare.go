@@ -51,6 +51,11 @@ func LoadEncoder(path string) (*Encoder, error) {
 	}
 	ck, err := fmrimae.ReadCheckpoint(path, fmrimae.PaperConfig())
 	if err != nil {
+		// A checkpoint file inside a phase-2 run needs its run's config.
+		run := filepath.Dir(filepath.Dir(path))
+		if filepath.Base(filepath.Dir(path)) == "checkpoints" && !isPretrainRun(run) {
+			return nil, fmt.Errorf("%s is a checkpoint of the phase-2 run %s: pass the run directory (its newest checkpoint is used): %w", path, run, err)
+		}
 		return nil, err
 	}
 	return &Encoder{Path: ck.Path, Config: ck.Config, Weights: ck.Weights}, nil
@@ -165,6 +170,19 @@ func TestItemsFrom(d *data.Dataset) (TestItems, error) {
 }
 
 // loadPhase2Encoder reads the fMRI encoder of a phase-2 (align) run.
+// isPretrainRun reports whether dir holds a phase-1 run's config.json (or
+// no readable config at all).
+func isPretrainRun(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return true
+	}
+	var head struct {
+		Stage string `json:"stage"`
+	}
+	return json.Unmarshal(b, &head) != nil || head.Stage == "" || head.Stage == "pretrain"
+}
+
 func loadPhase2Encoder(runDir string) (*Encoder, error) {
 	cfg, ps, path, err := crossmodal.LoadFMRIEncoder(runDir)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -42,7 +43,20 @@ type ReconstructConfig struct {
 	// Batch is the number of images denoised together (a multiple of
 	// Samples; 0: one item's samples at a time).
 	Batch int `json:"batch"`
+	// Strength < 1 starts each walk from the test item's initial image
+	// (TestItems.Init, e.g. a ridge decoder's reconstruction) encoded and
+	// noised to the timestep Strength·T, instead of from pure noise: the
+	// img2img refinement of Takagi & Nishimoto (CVPR 2023) and Ozcelik &
+	// VanRullen (Brain-Diffuser, 2023), an extension (the reference: 1).
+	Strength float64 `json:"strength,omitempty"`
+	// NoQuantize decodes the sampled latents without snapping them to the
+	// codebook (VQModelInterface.decode's force_not_quantize). The
+	// reference quantises; a small codebook then costs detail.
+	NoQuantize bool `json:"no_quantize,omitempty"`
 }
+
+// partial reports whether the walks start from initial images.
+func (c ReconstructConfig) partial() bool { return c.Strength > 0 && c.Strength < 1 }
 
 // DefaultReconstruct is the reference's sampling: PLMS, 250 steps, 5 samples,
 // η 0, no guidance.
@@ -69,6 +83,9 @@ func (c ReconstructConfig) Validate(timesteps int) error {
 	if c.Eta < 0 || c.Guidance <= 0 || c.Limit < 0 || c.Batch < 0 {
 		bad("reconstruct: need Eta ≥ 0, Guidance > 0, Limit ≥ 0, Batch ≥ 0")
 	}
+	if c.Strength < 0 || c.Strength > 1 || math.IsNaN(c.Strength) {
+		bad("reconstruct: Strength %g must be in [0, 1]", c.Strength)
+	}
 	return errors.Join(errs...)
 }
 
@@ -81,6 +98,13 @@ type TestItems struct {
 	H, W      int
 	Images    []uint8  // [N, H, W, 3]
 	IDs       []string // stimulus ids, for file names and the report (optional)
+	// Init holds each item's initial image [N, InitH, InitW, 3] for
+	// ReconstructConfig.Strength < 1 (nil otherwise).
+	Init         []uint8
+	InitH, InitW int
+	// Notes are the data loader's notes (e.g. how the test fMRI was
+	// normalised, cad-spec §6 item 2); reconstruct.json records them.
+	Notes []string
 }
 
 // ReconstructResult summarises a reconstruction run.
@@ -96,6 +120,7 @@ type ReconstructResult struct {
 	Batch          int               `json:"batch"`
 	Checkpoint     string            `json:"checkpoint"`
 	Config         ReconstructConfig `json:"config"`
+	Notes          []string          `json:"notes,omitempty"`
 }
 
 // Reconstruct samples rc.Samples reconstructions of every test item from a
@@ -121,6 +146,10 @@ func Reconstruct(ctx context.Context, m *Model, items TestItems, rc ReconstructC
 	}
 	if len(items.FMRI) != items.N*items.Voxels || len(items.Images) != items.N*items.H*items.W*3 || items.N < 1 {
 		return res, fmt.Errorf("reconstruct: inconsistent test items (N=%d, %d fMRI values, %d image bytes)", items.N, len(items.FMRI), len(items.Images))
+	}
+	if rc.partial() && (items.InitH < 1 || items.InitW < 1 || len(items.Init) != items.N*items.InitH*items.InitW*3) {
+		return res, fmt.Errorf("reconstruct: strength %g needs an initial image per test item (%d items, %d initial image bytes of %dx%d)",
+			rc.Strength, items.N, len(items.Init), items.InitH, items.InitW)
 	}
 	n := items.N
 	if rc.Limit > 0 && rc.Limit < n {
@@ -151,7 +180,7 @@ func Reconstruct(ctx context.Context, m *Model, items TestItems, rc ReconstructC
 		return res, err
 	}
 	res = ReconstructResult{Items: n, Samples: s, Steps: rc.Steps, Sampler: rc.Sampler, Resolution: ae.Resolution,
-		Batch: batch, Checkpoint: m.Checkpoint, Config: rc}
+		Batch: batch, Checkpoint: m.Checkpoint, Config: rc, Notes: items.Notes}
 
 	r := ae.Resolution
 	isz := r * r * 3
@@ -164,6 +193,19 @@ func Reconstruct(ctx context.Context, m *Model, items TestItems, rc ReconstructC
 		return res, err
 	}
 	iters := len(taus) // more than Steps when Steps does not divide T, as the reference
+	opt0 := sampler.Options{Steps: rc.Steps, Eta: rc.Eta, Strength: rc.Strength}
+	startT, err := sampler.StartT(sched, opt0)
+	if err != nil {
+		return res, err
+	}
+	if rc.partial() {
+		iters = 0
+		for _, t := range taus {
+			if t <= startT {
+				iters++
+			}
+		}
+	}
 	bar := progress.New(orDiscard(stderr), "reconstruct", nBatches*iters)
 	start := time.Now()
 	var stepTime time.Duration
@@ -182,6 +224,11 @@ func Reconstruct(ctx context.Context, m *Model, items TestItems, rc ReconstructC
 				xT[k*s*lsz+j] = float32(rng.NormFloat64())
 			}
 		}
+		if rc.partial() {
+			if xT, err = initialLatents(codec, items, xT, lo, hi, perBatch, s, r, sched, startT, cfg.scale()); err != nil {
+				return res, err
+			}
+		}
 		if err := den.setContext(fmri, perBatch, s); err != nil {
 			return res, err
 		}
@@ -192,10 +239,11 @@ func Reconstruct(ctx context.Context, m *Model, items TestItems, rc ReconstructC
 			calls++
 			return e, err
 		}
-		opt := sampler.Options{Steps: rc.Steps, Eta: rc.Eta, Noise: sampler.NewRNG(rc.Seed, 0xd1a+uint64(bi)),
-			OnStep: func(st sampler.Step) {
-				bar.Update(bi*iters+st.I+1, fmt.Sprintf("items %d-%d of %d", lo+1, hi, n))
-			}}
+		opt := opt0
+		opt.Noise = sampler.NewRNG(rc.Seed, 0xd1a+uint64(bi))
+		opt.OnStep = func(st sampler.Step) {
+			bar.Update(bi*iters+st.I+1, fmt.Sprintf("items %d-%d of %d", lo+1, hi, n))
+		}
 		var z []float32
 		if rc.Sampler == "plms" {
 			z, err = sampler.PLMS(ctx, sched, xT, batch, eps, opt)
@@ -205,7 +253,12 @@ func Reconstruct(ctx context.Context, m *Model, items TestItems, rc ReconstructC
 		if err != nil {
 			return res, err
 		}
-		img, err := codec.Decode(z, batch)
+		scaleLatents(z, 1/cfg.scale())
+		decode := codec.Decode
+		if rc.NoQuantize {
+			decode = codec.DecodeNoQuant
+		}
+		img, err := decode(z, batch)
 		if err != nil {
 			return res, err
 		}
@@ -235,6 +288,32 @@ func Reconstruct(ctx context.Context, m *Model, items TestItems, rc ReconstructC
 		return res, err
 	}
 	return res, nil
+}
+
+// initialLatents encodes the initial images of items lo..hi (padded to
+// perBatch like the fMRI) and noises each of their s copies to startT with
+// the item's seeded noise, already drawn into noise [perBatch·s, …].
+func initialLatents(codec *autoencoder.Codec, items TestItems, noise []float32, lo, hi, perBatch, s, r int,
+	sched *sampler.Schedule, startT int, scale float32) ([]float32, error) {
+	isz := items.InitH * items.InitW * 3
+	img := make([]uint8, 0, perBatch*r*r*3)
+	for k := range perBatch {
+		i := min(lo+k, hi-1)
+		img = append(img, imageops.Resize(items.Init[i*isz:(i+1)*isz], items.InitH, items.InitW, r, r)...)
+	}
+	z, err := codec.Encode(autoencoder.ImagesToFloat(img), perBatch)
+	if err != nil {
+		return nil, fmt.Errorf("reconstruct: initial images: %w", err)
+	}
+	scaleLatents(z, scale)
+	lsz := len(z) / perBatch
+	z0 := make([]float32, len(noise))
+	for k := range perBatch {
+		for j := range s {
+			copy(z0[(k*s+j)*lsz:], z[k*lsz:(k+1)*lsz])
+		}
+	}
+	return sampler.NoiseTo(sched, z0, noise, startT)
 }
 
 // writeOutputs writes the PNGs, the grid and samples.npz.

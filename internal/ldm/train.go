@@ -293,6 +293,9 @@ func Tune(ctx context.Context, job TuneJob, runDir string) (TuneResult, error) {
 		if err := rundir.ReadJSON(runDir, "config.json", &old); err != nil {
 			return res, fmt.Errorf("resume: %w", err)
 		}
+		if cfg.Model.ScaleByStd && cfg.Model.ScaleFactor == 0 {
+			cfg.Model.ScaleFactor = old.Tune.Model.ScaleFactor
+		}
 		if a, b := mustJSON(old.Tune.Model), mustJSON(cfg.Model); a != b {
 			return res, fmt.Errorf("resume %s: the model configuration differs from the run's config.json", runDir)
 		}
@@ -325,6 +328,15 @@ func Tune(ctx context.Context, job TuneJob, runDir string) (TuneResult, error) {
 		}
 		log.Info("resuming", "checkpoint", path, "epoch", startEpoch, "step_in_epoch", skip)
 	}
+	if cfg.Model.ScaleByStd && cfg.Model.ScaleFactor == 0 {
+		z, err := encodePairs(codec, job.Pairs, trainIdx, Augment{}, nil)
+		if err != nil {
+			return res, err
+		}
+		cfg.Model.ScaleFactor = 1 / stdOf(z)
+		log.Info("latent scale", "scale_factor", cfg.Model.ScaleFactor)
+	}
+	rc.Tune = cfg
 	if err := run.WriteJSON("config.json", rc); err != nil {
 		return res, err
 	}
@@ -332,6 +344,15 @@ func Tune(ctx context.Context, job TuneJob, runDir string) (TuneResult, error) {
 		return res, err
 	}
 
+	cond, err := newCondInputs(job, cfg)
+	if err != nil {
+		return res, err
+	}
+	if !hasCkpt && cfg.Model.Cond.Standardize {
+		if err := setLatentStatsFrom(job, cfg, cond, trainIdx); err != nil {
+			return res, err
+		}
+	}
 	stepper, err := newStepper(job.Backend, ps, cfg)
 	if err != nil {
 		return res, err
@@ -342,10 +363,6 @@ func Tune(ctx context.Context, job TuneJob, runDir string) (TuneResult, error) {
 		}
 	}
 	sched, err := Schedule(cfg.Model)
-	if err != nil {
-		return res, err
-	}
-	cond, err := newCondInputs(job, cfg)
 	if err != nil {
 		return res, err
 	}
@@ -407,6 +424,7 @@ func Tune(ctx context.Context, job TuneJob, runDir string) (TuneResult, error) {
 		if err != nil {
 			return res, err
 		}
+		scaleLatents(latents, cfg.Model.scale())
 		lsz := len(latents) / len(order)
 		sum := lossSoFar
 		for s := 0; s < stepsPerEpoch; s++ {
@@ -553,6 +571,21 @@ func encodePairs(codec *autoencoder.Codec, p Pairs, items []int, aug Augment, rn
 	return out, nil
 }
 
+// stdOf is the standard deviation of all values of z (1 when constant).
+func stdOf(z []float32) float64 {
+	var s, s2 float64
+	for _, v := range z {
+		s += float64(v)
+		s2 += float64(v) * float64(v)
+	}
+	m := s / float64(len(z))
+	sd := math.Sqrt(math.Max(s2/float64(len(z))-m*m, 0))
+	if sd < 1e-8 || math.IsNaN(sd) {
+		return 1
+	}
+	return sd
+}
+
 // batch is one training (or validation) batch on the host.
 type batch struct {
 	b                 int
@@ -656,6 +689,28 @@ func (c *condInputs) batch(items []int, drop []bool) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(out, append([]int{len(items)}, c.shape...)...)
 }
 
+// setLatentStatsFrom stores the training items' encoder-latent statistics
+// in the conditioning model (CondConfig.Standardize), computed with the
+// initial encoder: the frozen encoder's precomputed latents, or one encoder
+// pass when the encoder trains (the statistics then stay fixed).
+func setLatentStatsFrom(job TuneJob, cfg TuneConfig, cond *condInputs, trainIdx []int) error {
+	lat := cond
+	if !cfg.FreezeEncoder {
+		frozen := cfg
+		frozen.FreezeEncoder = true
+		var err error
+		if lat, err = newCondInputs(job, frozen); err != nil {
+			return err
+		}
+	}
+	n := lat.size()
+	rows := make([]float32, 0, len(trainIdx)*n)
+	for _, i := range trainIdx {
+		rows = append(rows, lat.rows[i*n:(i+1)*n]...)
+	}
+	return SetLatentStats(job.Params, rows, len(trainIdx))
+}
+
 func newCondInputs(job TuneJob, cfg TuneConfig) (*condInputs, error) {
 	p := job.Pairs
 	if !cfg.FreezeEncoder {
@@ -712,6 +767,7 @@ func newValidation(job TuneJob, codec *autoencoder.Codec, cfg TuneConfig, s *sam
 	if err != nil {
 		return nil, err
 	}
+	scaleLatents(z, cfg.Model.scale())
 	model := cfg.Model
 	fwd, err := nn.NewForward(job.Backend, job.Params.Names(), func(v nn.Vars, in []*Node) []*Node {
 		return []*Node{lossOutputs(v, model, cfg.FreezeEncoder, in).PerItem}

@@ -3,6 +3,7 @@ package ldm
 import (
 	"context"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -304,5 +305,72 @@ func TestLoadRunErrors(t *testing.T) {
 				t.Errorf("err = %v, want one mentioning %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestTuneScaleByStd: with ScaleByStd the run's config.json records
+// 1/std of the training latents as the scale factor, and a resumed run
+// keeps it.
+func TestTuneScaleByStd(t *testing.T) {
+	job := smallJob(t, 1)
+	job.Config.Model.ScaleByStd = true
+	dir := t.TempDir()
+	if _, err := Tune(context.Background(), job, dir); err != nil {
+		t.Fatal(err)
+	}
+	var rc RunConfig
+	if err := rundir.ReadJSON(dir, "config.json", &rc); err != nil {
+		t.Fatal(err)
+	}
+	codec, err := autoencoder.NewCodec(job.Backend, job.Autoencoder, job.FirstStage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := ValidationSplit(job.Pairs.N, job.Config.ValFraction, job.Config.Seed)
+	z, err := encodePairs(codec, job.Pairs, train, Augment{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 1 / stdOf(z)
+	if got := rc.Tune.Model.ScaleFactor; math.Abs(got-want) > 1e-6*want {
+		t.Errorf("scale_factor %g, want 1/std = %g", got, want)
+	}
+	job2 := smallJob(t, 2)
+	job2.Config.Model.ScaleByStd, job2.Resume = true, true
+	if _, err := Tune(context.Background(), job2, dir); err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+}
+
+// TestReconstructFromInit: Strength < 1 needs an initial image per item
+// (refused without), runs with them, records the strength, and a strength
+// outside [0, 1] is refused. The walk itself is tested in sampler
+// (TestPartialWalk).
+func TestReconstructFromInit(t *testing.T) {
+	cfg := smallConfig(t)
+	aeCfg, aePs := smallAutoencoder()
+	m := &Model{Config: cfg, Params: NewParams(cfg, 2), FirstStage: aePs, Run: RunConfig{Autoencoder: aeCfg}}
+	const n, side = 2, 16
+	items := TestItems{N: n, Voxels: 64, FMRI: make([]float32, n*64), H: side, W: side, Images: make([]uint8, n*side*side*3)}
+	rc := ReconstructConfig{Samples: 2, Steps: 10, Sampler: "ddim", Guidance: 1, Seed: 5, Strength: 0.5}
+	if _, err := Reconstruct(context.Background(), m, items, rc, t.TempDir(), backend.Default(), nil); err == nil ||
+		!strings.Contains(err.Error(), "initial image") {
+		t.Fatalf("no initial images: got %v", err)
+	}
+	items.Init, items.InitH, items.InitW = make([]uint8, n*8*8*3), 8, 8
+	for i := range items.Init {
+		items.Init[i] = uint8(40 * (i % 5))
+	}
+	out := t.TempDir()
+	res, err := Reconstruct(context.Background(), m, items, rc, out, backend.Default(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Config.Strength != 0.5 {
+		t.Errorf("reconstruct.json strength %g", res.Config.Strength)
+	}
+	rc.Strength = 1.5
+	if err := rc.Validate(1000); err == nil {
+		t.Error("strength 1.5 accepted")
 	}
 }

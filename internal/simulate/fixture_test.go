@@ -6,6 +6,8 @@ import (
 	"math"
 	"sync"
 	"testing"
+
+	"github.com/visdec/visdec/internal/stats"
 )
 
 // The literature tests share one simulated GOD design: the full 150×8
@@ -217,7 +219,7 @@ func pairwiseIdentification(pred, truth []float64, n, q int) float64 {
 	c := make([]float64, n*n)
 	for i := 0; i < n; i++ {
 		for j := 0; j < n; j++ {
-			c[i*n+j] = pearson(pred[i*q:(i+1)*q], truth[j*q:(j+1)*q])
+			c[i*n+j] = stats.Pearson(pred[i*q:(i+1)*q], truth[j*q:(j+1)*q])
 		}
 	}
 	ok := 0

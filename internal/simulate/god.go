@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/visdec/visdec/internal/progress"
+	"github.com/visdec/visdec/internal/stats"
 )
 
 // GODSubject is one simulated subject of a GOD-layout design: the arrays of
@@ -159,33 +159,10 @@ func splitHalf(trials []float32, nTest, R, V int) (r, sb []float64) {
 			}
 			a[i], b[i] = sa/float64(na), sbb/float64(nb)
 		}
-		r[v] = pearson(a, b)
+		r[v] = stats.Pearson(a, b)
 		sb[v] = 2 * r[v] / (1 + r[v])
 	}
 	return r, sb
-}
-
-// pearson is the correlation of a and b (NaN when either is constant).
-func pearson(a, b []float64) float64 {
-	n := float64(len(a))
-	var ma, mb float64
-	for i := range a {
-		ma += a[i]
-		mb += b[i]
-	}
-	ma /= n
-	mb /= n
-	var sab, saa, sbb float64
-	for i := range a {
-		da, db := a[i]-ma, b[i]-mb
-		sab += da * db
-		saa += da * da
-		sbb += db * db
-	}
-	if saa == 0 || sbb == 0 {
-		return math.NaN()
-	}
-	return sab / math.Sqrt(saa*sbb)
 }
 
 // VCIndex lists the subject's visual-cortex voxels (any ROI).

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sort"
 	"testing"
+
+	"github.com/visdec/visdec/internal/stats"
 )
 
 // These tests check that the simulation behaves like the literature it
@@ -75,7 +77,7 @@ func TestPRFRecovery(t *testing.T) {
 		for i := range a {
 			a[i], b[i] = pred[i*len(vox)+k], y[(nFit+i)*len(vox)+k]
 		}
-		rs = append(rs, scored{k, pearson(a, b)})
+		rs = append(rs, scored{k, stats.Pearson(a, b)})
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].r > rs[j].r })
 	const top = 50
@@ -178,7 +180,7 @@ func TestIdentificationFallsWithSetSize(t *testing.T) {
 		pred := predict(xt, nTest, len(vc), w, target.q)
 		for i := 0; i < nTest; i++ {
 			for j := 0; j < nTest; j++ {
-				score[i*nTest+j] += pearson(pred[i*target.q:(i+1)*target.q], truth[j*target.q:(j+1)*target.q])
+				score[i*nTest+j] += stats.Pearson(pred[i*target.q:(i+1)*target.q], truth[j*target.q:(j+1)*target.q])
 			}
 		}
 	}

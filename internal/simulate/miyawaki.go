@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // The Miyawaki design (Miyawaki et al. 2008, Neuron 60:915): 10×10 patches
@@ -137,20 +136,4 @@ func renderPattern(p []uint8, img []uint8) {
 			img[o], img[o+1], img[o+2] = v, v, v
 		}
 	}
-}
-
-// PatternString draws a 10×10 pattern as text, '#' for on.
-func PatternString(p []uint8) string {
-	var b strings.Builder
-	for y := 0; y < 10; y++ {
-		for x := 0; x < 10; x++ {
-			if p[y*10+x] == 1 {
-				b.WriteByte('#')
-			} else {
-				b.WriteByte('.')
-			}
-		}
-		b.WriteByte('\n')
-	}
-	return b.String()
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/visdec/visdec/internal/npy"
+	"github.com/visdec/visdec/internal/stats"
 )
 
 // hashTree returns the SHA-256 of every file under dir, by relative path.
@@ -287,7 +288,7 @@ func TestHCPSeries(t *testing.T) {
 		if math.Abs(m) > 1e-9 || math.Abs(s*math.Sqrt(float64(T-1)/float64(T))-1) > 1e-9 {
 			t.Fatalf("voxel %d: mean %g, sd %g, want z-scored", j, m, s)
 		}
-		lag1 = append(lag1, pearson(c[1:], c[:T-1]))
+		lag1 = append(lag1, stats.Pearson(c[1:], c[:T-1]))
 	}
 	sort.Float64s(lag1)
 	// Pairs of V1 voxels with near and far pRFs.
@@ -305,9 +306,9 @@ func TestHCPSeries(t *testing.T) {
 				continue
 			}
 			if d < 1 {
-				near = append(near, pearson(col(a), col(b)))
+				near = append(near, stats.Pearson(col(a), col(b)))
 			} else if d > 6 {
-				far = append(far, pearson(col(a), col(b)))
+				far = append(far, stats.Pearson(col(a), col(b)))
 			}
 		}
 	}
@@ -381,7 +382,7 @@ func TestMiyawakiDecoding(t *testing.T) {
 			for i := range col {
 				col[i] = x[i*len(lvc)+k]
 			}
-			rs = append(rs, scored{k, pearson(col, target)})
+			rs = append(rs, scored{k, stats.Pearson(col, target)})
 		}
 		sort.Slice(rs, func(a, b int) bool { return rs[a].r > rs[b].r })
 		sel := make([]int, keep)

@@ -28,6 +28,44 @@ type Options struct {
 	// OnStep, if set, sees every iteration's values (they must not be
 	// modified); tests and progress bars use it.
 	OnStep func(Step)
+	// Strength, in (0, 1), starts the walk part-way down (img2img, as
+	// Stable Diffusion's: the last round(Strength·n) of the n timesteps):
+	// the start x is then a noised initial latent (NoiseTo at StartT), not
+	// pure noise. 0 and 1 walk the whole list, as the reference.
+	Strength float64
+}
+
+// keep is the number of timesteps of n that a walk with this strength
+// visits (at least 1).
+func keep(n int, strength float64) int {
+	if strength <= 0 || strength >= 1 {
+		return n
+	}
+	return max(1, min(n, int(math.Round(strength*float64(n)))))
+}
+
+// StartT is the timestep a walk with these options starts from: the one
+// an initial latent is noised to (NoiseTo) for Options.Strength < 1.
+func StartT(s *Schedule, opt Options) (int, error) {
+	taus, err := Timesteps(opt.Discretize, opt.Steps, s.T)
+	if err != nil {
+		return 0, err
+	}
+	return taus[keep(len(taus), opt.Strength)-1], nil
+}
+
+// NoiseTo is q(x_t | x_0): √ᾱ_t·x0 + √(1−ᾱ_t)·noise (stochastic_encode
+// without its own generator). noise has x0's length.
+func NoiseTo(s *Schedule, x0, noise []float32, t int) ([]float32, error) {
+	if t < 0 || t >= s.T || len(noise) != len(x0) {
+		return nil, fmt.Errorf("NoiseTo: t=%d of %d, %d noise values for %d", t, s.T, len(noise), len(x0))
+	}
+	a, b := s.SqrtAlphasCumprod[t], s.SqrtOneMinusAlphasCumprod[t]
+	out := make([]float32, len(x0))
+	for i := range x0 {
+		out[i] = a*x0[i] + b*noise[i]
+	}
+	return out, nil
 }
 
 // Step is one sampler iteration.
@@ -115,6 +153,10 @@ func newParams(s *Schedule, opt Options) (*ddimParams, error) {
 	}
 	p := &ddimParams{taus: taus}
 	p.a, p.aPrev, p.sigma, p.sqrt1 = DDIMParameters(s, taus, opt.Eta)
+	// A partial walk drops the top of the list; ᾱ_prev of the positions
+	// kept still refers to the positions below them.
+	k := keep(len(taus), opt.Strength)
+	p.taus, p.a, p.aPrev, p.sigma, p.sqrt1 = p.taus[:k], p.a[:k], p.aPrev[:k], p.sigma[:k], p.sqrt1[:k]
 	return p, nil
 }
 
@@ -317,15 +359,6 @@ func Normal(rng *rand.Rand, n int) []float32 {
 	out := make([]float32, n)
 	for i := range out {
 		out[i] = float32(rng.NormFloat64())
-	}
-	return out
-}
-
-// RandomTimesteps draws b training timesteps uniformly from [0, T).
-func RandomTimesteps(rng *rand.Rand, b, T int) []int {
-	out := make([]int, b)
-	for i := range out {
-		out[i] = rng.IntN(T)
 	}
 	return out
 }

@@ -239,3 +239,54 @@ func BenchmarkPLMSHostStep(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*10), "µs/step")
 }
+
+// TestPartialWalk: with Strength s a walk starts at StartT, visits the last
+// round(s·n) timesteps, and with the exact model still lands on x0's
+// trajectory when its start is NoiseTo(x0) at StartT.
+func TestPartialWalk(t *testing.T) {
+	s := Default()
+	rng := NewRNG(2, 0)
+	b, per := 2, 10
+	x0 := Normal(rng, b*per)
+	eps0 := Normal(rng, b*per)
+	for _, tc := range []struct {
+		strength float64
+		steps    int
+		startT   int
+	}{{0.5, 20, 451}, {0.25, 20, 201}, {1, 20, 951}, {0, 20, 951}, {0.1, 20, 51}} {
+		opt := Options{Steps: tc.steps, Strength: tc.strength}
+		st, err := StartT(s, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st != tc.startT {
+			t.Errorf("strength %g: StartT %d, want %d", tc.strength, st, tc.startT)
+		}
+		xT, err := NoiseTo(s, x0, eps0, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, f := range map[string]func(context.Context, *Schedule, []float32, int, EpsFn, Options) ([]float32, error){"plms": PLMS, "ddim": DDIM} {
+			var ts []int
+			o := opt
+			o.OnStep = func(step Step) { ts = append(ts, step.T) }
+			got, err := f(context.Background(), s, xT, b, oracle(s, x0), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ts[0] != tc.startT || ts[len(ts)-1] != 1 {
+				t.Errorf("%s strength %g: walked %v, want %d down to 1", name, tc.strength, ts, tc.startT)
+			}
+			a0 := float64(s.AlphasCumprod[0])
+			for i := range got {
+				want := math.Sqrt(a0)*float64(x0[i]) + math.Sqrt(1-a0)*float64(eps0[i])
+				if math.Abs(float64(got[i])-want) > 1e-4 {
+					t.Fatalf("%s strength %g: x[%d] = %g, want %g", name, tc.strength, i, got[i], want)
+				}
+			}
+		}
+	}
+	if _, err := NoiseTo(s, x0, eps0[:3], 10); err == nil {
+		t.Error("NoiseTo accepted mismatched noise")
+	}
+}
