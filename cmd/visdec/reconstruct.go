@@ -42,6 +42,7 @@ func runReconstruct(ctx context.Context, args []string, stdout, stderr io.Writer
 	dataDir := fs.String("data", "", "GOD directory (default: the run's)")
 	subject := fs.String("subject", "", "subject (default: the run's)")
 	out := fs.String("out", "", "output directory")
+	testNorm := fs.String("test-norm", "", `test fMRI normalisation: "literal" (the reference's) or "train-stats" (default: the run's)`)
 	rc := ldm.DefaultReconstruct()
 	fs.IntVar(&rc.Samples, "samples", rc.Samples, "reconstructions per test item")
 	fs.IntVar(&rc.Steps, "steps", rc.Steps, "sampler steps")
@@ -85,7 +86,10 @@ func runReconstruct(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return err
 	}
-	ds, err := data.LoadGOD(*dataDir, []string{*subject}, data.GODOptions{TestNorm: src.TestNorm, NoRepeats: true})
+	if *testNorm == "" {
+		*testNorm = src.TestNorm
+	}
+	ds, err := data.LoadGOD(*dataDir, []string{*subject}, data.GODOptions{TestNorm: *testNorm, NoRepeats: true})
 	if err != nil {
 		return err
 	}

@@ -169,7 +169,6 @@ func TestItemsFrom(d *data.Dataset) (TestItems, error) {
 	return TestItems{N: t.N, Voxels: d.Voxels, FMRI: t.FMRI, H: t.H, W: t.W, Images: t.Images, IDs: t.StimulusID}, nil
 }
 
-// loadPhase2Encoder reads the fMRI encoder of a phase-2 (align) run.
 // isPretrainRun reports whether dir holds a phase-1 run's config.json (or
 // no readable config at all).
 func isPretrainRun(dir string) bool {
@@ -183,6 +182,7 @@ func isPretrainRun(dir string) bool {
 	return json.Unmarshal(b, &head) != nil || head.Stage == "" || head.Stage == "pretrain"
 }
 
+// loadPhase2Encoder reads the fMRI encoder of a phase-2 (align) run.
 func loadPhase2Encoder(runDir string) (*Encoder, error) {
 	cfg, ps, path, err := crossmodal.LoadFMRIEncoder(runDir)
 	if err != nil {
