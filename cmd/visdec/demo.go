@@ -157,7 +157,7 @@ func demoEvalArgs(p demoPreset, samples, out, baseline, god, runs string) []stri
 // demoSummary is what the demo reports at the end (summary.json).
 type demoSummary struct {
 	Preset   string             `json:"preset"`
-	Seconds  float64            `json:"seconds"`
+	Seconds  float64            `json:"seconds"` // sum of the stages' run times
 	Stages   map[string]float64 `json:"stage_seconds"`
 	Report   string             `json:"report"`
 	Methods  []demoMethod       `json:"methods"`
@@ -217,7 +217,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(log, "visdec demo (preset %s) into %s, %s\n", p.Name, *out, time.Now().Format(time.RFC3339))
 	for i, st := range stages {
 		done := filepath.Join(*out, ".done", st.name)
-		if _, err := os.Stat(done); err == nil {
+		if b, err := os.ReadFile(done); err == nil {
+			// The marker holds the stage's run time in seconds.
+			sec, _ := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+			sum.Stages[st.name] = sec
 			fmt.Fprintf(log, "[%d/%d] %s: done before, skipped\n", i+1, len(stages), st.name)
 			continue
 		}
@@ -231,11 +234,15 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err := os.MkdirAll(filepath.Dir(done), 0o755); err != nil {
 			return err
 		}
-		if err := os.WriteFile(done, []byte(time.Now().Format(time.RFC3339)+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(done, []byte(strconv.FormatFloat(sum.Stages[st.name], 'f', 1, 64)+"\n"), 0o644); err != nil {
 			return err
 		}
 	}
-	sum.Seconds = time.Since(start).Seconds()
+	// The demo's run time is the sum of its stages' times, also when
+	// some of them ran in an earlier, interrupted invocation.
+	for _, sec := range sum.Stages {
+		sum.Seconds += sec
+	}
 	if err := summariseDemo(&sum, *out); err != nil {
 		return err
 	}
