@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/visdec/visdec/internal/nn"
 	"github.com/visdec/visdec/internal/progress"
 	"github.com/visdec/visdec/internal/rundir"
+	"github.com/visdec/visdec/internal/stats"
 )
 
 // Options are the run-time choices of a training run that are not part of
@@ -159,8 +159,8 @@ func (l *loop) run(ctx context.Context, pos position, fresh bool) (result, error
 				return res, fmt.Errorf("%s epoch %d step %d: %w", l.stage, pos.Epoch, pos.StepInEpoch, err)
 			}
 			secs := time.Since(t0).Seconds()
-			extras := scalars(out.Extras)
-			if !finite(append([]float64{out.Loss}, out.GradNorms...)...) {
+			extras := nn.Scalars(out.Extras)
+			if !stats.Finite(append([]float64{out.Loss}, out.GradNorms...)...) {
 				last := "none"
 				if p, ok := rundir.Latest(l.runDir); ok {
 					last = p
@@ -213,7 +213,7 @@ func (l *loop) run(ctx context.Context, pos position, fresh bool) (result, error
 			for k, v := range vm {
 				m["val_"+k] = v
 			}
-			if score, ok := vm[l.selectKey]; ok && l.selectKey != "" && finite(score) && (pos.BestEpoch == 0 || score < pos.Best) {
+			if score, ok := vm[l.selectKey]; ok && l.selectKey != "" && stats.Finite(score) && (pos.BestEpoch == 0 || score < pos.Best) {
 				pos.Best, pos.BestEpoch, improved = score, pos.Epoch+1, true
 			}
 		}
@@ -257,7 +257,7 @@ func (l *loop) run(ctx context.Context, pos position, fresh bool) (result, error
 // (JSON has no NaN).
 func (l *loop) appendMetrics(m map[string]any) error {
 	for k, v := range m {
-		if x, ok := v.(float64); ok && !finite(x) {
+		if x, ok := v.(float64); ok && !stats.Finite(x) {
 			m[k] = nil
 		}
 	}
@@ -322,21 +322,4 @@ func loadAll(ps *nn.Params, src map[string]nn.Tensor, path string) error {
 func metricsString(m map[string]any) string {
 	b, _ := json.Marshal(m)
 	return string(b)
-}
-
-func scalars(ts []*tensors.Tensor) []float64 {
-	out := make([]float64, len(ts))
-	for i, t := range ts {
-		out[i] = float64(nn.ToFloat32(t)[0])
-	}
-	return out
-}
-
-func finite(vs ...float64) bool {
-	for _, v := range vs {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return false
-		}
-	}
-	return true
 }

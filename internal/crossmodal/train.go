@@ -138,7 +138,7 @@ func (e *evaluator) run(params []*tensors.Tensor) (map[string]float64, error) {
 		if err != nil {
 			return nil, err
 		}
-		for j, x := range scalars(outs) {
+		for j, x := range nn.Scalars(outs) {
 			sums[j] += x * float64(len(rows))
 		}
 	}

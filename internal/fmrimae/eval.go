@@ -69,7 +69,7 @@ func (e *Evaluator) Evaluate(params []*tensors.Tensor, s Samples, batch int, see
 		if err != nil {
 			return m, err
 		}
-		v := scalars(outs)
+		v := nn.Scalars(outs)
 		w := float64(b)
 		m.Loss += w * v[0]
 		m.Mask += w * v[1]

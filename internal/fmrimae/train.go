@@ -21,6 +21,7 @@ import (
 	"github.com/visdec/visdec/internal/nn"
 	"github.com/visdec/visdec/internal/progress"
 	"github.com/visdec/visdec/internal/rundir"
+	"github.com/visdec/visdec/internal/stats"
 )
 
 // TrainConfig holds every setting of a phase-1 run. DefaultTrainConfig gives
@@ -342,8 +343,8 @@ func Train(ctx context.Context, cfg TrainConfig, train, val Samples, opt Options
 			if err != nil {
 				return res, fmt.Errorf("epoch %d step %d: %w", pos.Epoch, pos.StepInEpoch, err)
 			}
-			extras := scalars(out.Extras)
-			if nonFinite(append([]float64{out.Loss}, out.GradNorms...)...) {
+			extras := nn.Scalars(out.Extras)
+			if !stats.Finite(append([]float64{out.Loss}, out.GradNorms...)...) {
 				last := "none"
 				if p, ok := rundir.Latest(opt.RunDir); ok {
 					last = p
@@ -464,23 +465,6 @@ func termExtras(t Terms) []*Node {
 		}
 	}
 	return out
-}
-
-func scalars(ts []*tensors.Tensor) []float64 {
-	out := make([]float64, len(ts))
-	for i, t := range ts {
-		out[i] = float64(nn.ToFloat32(t)[0])
-	}
-	return out
-}
-
-func nonFinite(vs ...float64) bool {
-	for _, v := range vs {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return true
-		}
-	}
-	return false
 }
 
 // loadExact loads a checkpoint's parameters; every parameter must be there.

@@ -358,6 +358,16 @@ func HostTensor(data []float32, shape ...int) *tensors.Tensor {
 }
 
 // ToFloat32 copies any float tensor's values to a []float32.
+// Scalars reads the first value of each tensor (scalar outputs of a graph)
+// as float64.
+func Scalars(ts []*tensors.Tensor) []float64 {
+	out := make([]float64, len(ts))
+	for i, t := range ts {
+		out[i] = float64(ToFloat32(t)[0])
+	}
+	return out
+}
+
 func ToFloat32(t *tensors.Tensor) []float32 {
 	switch t.DType() {
 	case dtypes.Float32:

@@ -27,3 +27,13 @@ func Pearson[T float32 | float64](a, b []T) float64 {
 	}
 	return sab / math.Sqrt(saa*sbb)
 }
+
+// Finite reports whether every value is neither NaN nor ±Inf.
+func Finite(vs ...float64) bool {
+	for _, v := range vs {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}
