@@ -45,7 +45,7 @@ The subject's test fMRI is normalised with the training statistics (--test-norm 
 fix of cad-spec §6 item 2), for the LDM and the baseline alike: with the reference's literal
 normalisation the averaged test fMRI keeps the file's scale while the training trials are
 z-scored, which the linear baseline shrugs off (pair-wise identification is scale-free) but the
-LDM does not (pair-wise 0.52 against 0.73 in the default demo's subject).
+LDM does not (pair-wise 0.506 against 0.688 in the default demo).
 
 It ends by printing the report's path and a five-line summary: the reconstructions' pair-wise
 (PCC) and 50-way pixel identification against the ridge baseline and the simulator's

@@ -228,12 +228,7 @@ func checkAgainstData(s *evaluate.Samples, dir string) error {
 	}
 	imgs := a.Data.([]uint8)
 	for i := 0; i < n; i++ {
-		var diff int
-		for k, v := range s.GT(i) {
-			d := int(v) - int(imgs[i*h*w*3+k])
-			diff += max(d, -d)
-		}
-		if mean := float64(diff) / float64(h*w*3); mean > 2 {
+		if mean := s.GTDistance(i, imgs[i*h*w*3:(i+1)*h*w*3]); mean > 2 {
 			return fmt.Errorf("samples %s: item %d's ground truth differs from test image %d of %s (mean |difference| %.1f): wrong order or not the ground truth", s.Source, i, i, path, mean)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/visdec/visdec/internal/backend"
 	"github.com/visdec/visdec/internal/data"
@@ -130,11 +129,7 @@ func attachInit(items *ldm.TestItems, path string) error {
 	isz := items.H * items.W * 3
 	for i := 0; i < items.N; i++ {
 		want := imageops.Resize(items.Images[i*isz:(i+1)*isz], items.H, items.W, smp.H, smp.W)
-		var d float64
-		for k, v := range smp.GT(i) {
-			d += math.Abs(float64(v) - float64(want[k]))
-		}
-		if d /= float64(len(want)); d > 12 {
+		if d := smp.GTDistance(i, want); d > 12 {
 			return fmt.Errorf("--init %s: the ground truth of item %d differs from test stimulus %d (mean |Δ| %.1f grey levels); was the file made from this subject's test set?", path, i, i, d)
 		}
 	}

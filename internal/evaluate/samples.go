@@ -52,6 +52,18 @@ func (s *Samples) GT(i int) []uint8 { return s.Image(i, 0) }
 // Pred returns reconstruction set (0-based, 0..S-1) of item i.
 func (s *Samples) Pred(set, i int) []uint8 { return s.Image(i, 1+set) }
 
+// GTDistance is the mean absolute difference, in grey levels, between
+// item i's ground truth and img ([H, W, 3]): how a caller checks that the
+// samples belong to the stimuli it has.
+func (s *Samples) GTDistance(i int, img []uint8) float64 {
+	var sum int
+	for k, v := range s.GT(i) {
+		d := int(v) - int(img[k])
+		sum += max(d, -d)
+	}
+	return float64(sum) / float64(s.imageSize())
+}
+
 // GTs returns the ground truths as one [N, H, W, 3] slice (a copy).
 func (s *Samples) GTs() []uint8 {
 	out := make([]uint8, 0, s.N*s.imageSize())
