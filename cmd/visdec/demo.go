@@ -30,6 +30,7 @@ the same code as the subcommands, and writes one directory:
   DIR/autoencoder            the VQ autoencoder of the latent diffusion model
   DIR/tune                   the fMRI-conditioned LDM
   DIR/baseline               the ridge-regression decoder (fMRI → pixels), the yardstick
+  DIR/baseline-latents       ridge regression fMRI → autoencoder latents, decoded by the LDM's first stage
   DIR/reconstruct            LDM samples from pure noise (the reference's sampling)
   DIR/reconstruct-init       LDM samples started from the ridge reconstruction (img2img)
   DIR/eval, DIR/eval-*       metrics.json, metrics.csv and report.html of each
@@ -37,7 +38,7 @@ the same code as the subcommands, and writes one directory:
 
 Every stage shows its own progress; an interrupted demo continues where it stopped when run
 again with the same --out (finished stages are skipped; a stage cut short resumes from its
-checkpoint where the stage supports it, or restarts). The default preset takes about 13 minutes
+checkpoint where the stage supports it, or restarts). The default preset takes about 14 minutes
 on 2 cores; --preset smoke (16×16 images, fewer epochs) about 3 minutes and is what the
 end-to-end test runs.
 
@@ -45,7 +46,7 @@ The subject's test fMRI is normalised with the training statistics (--test-norm 
 fix of cad-spec §6 item 2), for the LDM and the baseline alike: with the reference's literal
 normalisation the averaged test fMRI keeps the file's scale while the training trials are
 z-scored, which the linear baseline shrugs off (pair-wise identification is scale-free) but the
-LDM does not (pair-wise 0.506 against 0.688 in the default demo).
+LDM does not (pair-wise 0.506 against 0.688 in a default demo before --ridge-concat).
 
 It ends by printing the report's path and a five-line summary: the reconstructions' pair-wise
 (PCC) and 50-way pixel identification against the ridge baseline and the simulator's
@@ -65,6 +66,11 @@ type demoPreset struct {
 	// Training.
 	PretrainEpochs, AlignEpochs, ImageMAEEpochs, AEEpochs, TuneEpochs int
 	PretrainBatch                                                     int
+	// The autoencoder: learning rate, codebook size, latent channels and
+	// whether it has no quantiser (--continuous).
+	AELR             float64
+	AECodes, AELatCh int
+	AEContinuous     bool
 	// Sampling.
 	Samples, Steps int
 	Strength       float64 // img2img strength of reconstruct-init
@@ -75,10 +81,12 @@ type demoPreset struct {
 
 var demoPresets = map[string]demoPreset{
 	"default": {Name: "default", GODVoxels: 1500, HCPVoxels: 1200, HCPSubjects: 6, Noise: 0.1, ImageSize: 64,
-		PretrainEpochs: 6, AlignEpochs: 1, ImageMAEEpochs: 10, AEEpochs: 1, TuneEpochs: 6, PretrainBatch: 64,
+		PretrainEpochs: 6, AlignEpochs: 1, ImageMAEEpochs: 10, AEEpochs: 2, TuneEpochs: 4, PretrainBatch: 64,
+		AELR: 1e-3, AECodes: 256, AELatCh: 3,
 		Samples: 5, Steps: 25, Strength: 0.3, Size: 32, Bootstrap: 1000, Trials: 1000},
 	"smoke": {Name: "smoke", GODVoxels: 600, HCPVoxels: 500, HCPSubjects: 2, Noise: 0.1, ImageSize: 64,
 		PretrainEpochs: 2, AlignEpochs: 1, ImageMAEEpochs: 2, AEEpochs: 1, TuneEpochs: 3, PretrainBatch: 32,
+		AELR: 1e-3, AECodes: 256, AELatCh: 3,
 		Samples: 2, Steps: 10, Strength: 0.3, Size: 16, Bootstrap: 200, Trials: 200},
 }
 
@@ -118,13 +126,18 @@ func demoStages(p demoPreset, out string, backendArgs []string) []demoStage {
 				"--epochs", itoa(p.AlignEpochs), "--pretrain-image-epochs", itoa(p.ImageMAEEpochs), "--out", d("align"))},
 		{"autoencoder", "train-autoencoder", "the LDM's VQ autoencoder on the training images",
 			be("--preset", "tiny", "--resolution", itoa(p.Size), "--data", god, "--subjects", "sbj_1",
-				"--epochs", itoa(p.AEEpochs), "--out", d("autoencoder"))},
+				"--epochs", itoa(p.AEEpochs), "--lr", ftoa(p.AELR), "--latent-channels", itoa(p.AELatCh),
+				"--codes", itoa(p.AECodes), "--continuous="+strconv.FormatBool(p.AEContinuous), "--out", d("autoencoder"))},
 		{"tune", "tune", "the fMRI-conditioned latent diffusion model",
 			be("--preset", "tiny", "--data", god, "--subject", "sbj_1", "--pretrained", d("align"),
-				"--autoencoder", d("autoencoder"), "--epochs", itoa(p.TuneEpochs), "--test-norm", "train-stats", "--out", d("tune"))},
+				"--autoencoder", d("autoencoder"), "--epochs", itoa(p.TuneEpochs), "--test-norm", "train-stats",
+				"--scale-by-std="+strconv.FormatBool(p.AEContinuous), "--out", d("tune"))},
 		{"baseline", "baseline", "ridge regression fMRI → pixels (the yardstick)",
 			[]string{"--data", god, "--subject", "sbj_1", "--target", "pixels", "--size", itoa(p.Size), "--test-norm", "train-stats",
 				"--out", d("baseline")}},
+		{"baseline-latents", "baseline", "ridge regression fMRI → autoencoder latents, decoded (the same first stage as the LDM)",
+			be("--data", god, "--subject", "sbj_1", "--target", "latents", "--autoencoder", d("autoencoder"), "--size", itoa(p.Size),
+				"--test-norm", "train-stats", "--out", d("baseline-latents"))},
 		{"reconstruct", "reconstruct", "LDM samples from pure noise (the reference's sampling)",
 			be("--run", d("tune"), "--samples", itoa(p.Samples), "--steps", itoa(p.Steps), "--batch", itoa(5*p.Samples),
 				"--out", d("reconstruct"))},
@@ -133,6 +146,8 @@ func demoStages(p demoPreset, out string, backendArgs []string) []demoStage {
 				"--init", d("baseline", "samples.npz"), "--strength", ftoa(p.Strength), "--out", d("reconstruct-init"))},
 		{"eval-baseline", "eval", "metrics of the ridge baseline",
 			demoEvalArgs(p, d("baseline", "samples.npz"), d("eval-baseline"), "", god, "")},
+		{"eval-baseline-latents", "eval", "metrics of the ridge baseline through the autoencoder",
+			demoEvalArgs(p, d("baseline-latents", "samples.npz"), d("eval-baseline-latents"), "", god, "")},
 		{"eval-noise", "eval", "metrics of the LDM sampled from noise",
 			demoEvalArgs(p, d("reconstruct", "samples.npz"), d("eval-noise"), d("baseline", "samples.npz"), god,
 				strings.Join([]string{d("pretrain"), d("align"), d("autoencoder"), d("tune")}, ","))},
@@ -323,6 +338,7 @@ func summariseDemo(sum *demoSummary, out string) error {
 		{"ridge regression (pixels)", "eval-baseline"},
 		{"LDM from noise (reference sampling)", "eval-noise"},
 		{"LDM refining the ridge reconstruction", "eval"},
+		{"ridge regression (autoencoder latents)", "eval-baseline-latents"},
 	} {
 		path := filepath.Join(out, m.dir, "metrics.json")
 		b, err := os.ReadFile(path)

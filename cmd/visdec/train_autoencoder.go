@@ -54,6 +54,7 @@ func runTrainAutoencoder(ctx context.Context, args []string, stdout, stderr io.W
 	resBlocks := fs.Int("res-blocks", 0, "ResnetBlocks per encoder level (0: the preset's)")
 	nEmbed := fs.Int("codes", 0, "codebook size (0: the preset's)")
 	latentCh := fs.Int("latent-channels", 0, "latent channels = codebook vector size (0: the preset's 3)")
+	continuous := fs.Bool("continuous", false, "no quantiser: a plain autoencoder whose decoder reads the encoder's latents (an extension for CPU-sized first stages; tune it with --scale-by-std)")
 	legacy := fs.Bool("legacy-vq", false, "weight the VQ terms as the reference's legacy quantiser (commitment 1, codebook β)")
 	fs.IntVar(&cfg.Epochs, "epochs", cfg.Epochs, "passes over the training images")
 	fs.IntVar(&cfg.BatchSize, "batch", cfg.BatchSize, "images per step")
@@ -105,6 +106,7 @@ func runTrainAutoencoder(ctx context.Context, args []string, stdout, stderr io.W
 		m.ZChannels, m.EmbedDim = *latentCh, *latentCh
 	}
 	m.Legacy = *legacy
+	m.Continuous = *continuous
 	cfg.Model = m
 	if err := cfg.Validate(); err != nil {
 		return usagef("%v", err)

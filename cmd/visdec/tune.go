@@ -27,9 +27,14 @@ logged every epoch and --select val keeps the best checkpoint. The test set is n
 
 Presets: cin256 (the paper: 192·[1,2,3,5], 64×64×3 latents, ε-prediction; give the CompVis
 model.ckpt with --init-ldm, which also supplies the VQ-f4 first stage) and tiny (for CPUs, the
-UNet trained from scratch in minutes: 32·[1,2] on 8×8 latents, x0-prediction and a fixed fMRI
-encoder whose latents are computed once — two deliberate differences from the paper, see
---predict and --freeze-encoder).
+UNet trained from scratch in minutes: 32·[1,2] on 8×8 latents, x0-prediction, a fixed fMRI
+encoder whose latents are computed once, z-scored encoder latents and hybrid conditioning on a
+ridge guess — deliberate differences from the paper, see --predict, --freeze-encoder,
+--standardize-latents and --ridge-concat).
+--ridge-concat fits a ridge regression from the fMRI to the latents on the training pairs (λ by
+leave-one-out), stores it in the model, and appends its guess to the UNet's input (CompVis's
+"hybrid" conditioning); the UNet trains on each training item's leave-one-out guess, which is as
+noisy as a test item's.
 --trainable reference trains what the reference trains (the conditioning model and the UNet's
 attn2, norm2 and time_embed_condtion); all trains the whole UNet; auto picks reference when the
 UNet comes from --init-ldm and all otherwise.
@@ -60,6 +65,7 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	dupNorm2 := fs.Bool("duplicate-norm2", false, "reproduce the reference's double AdamW update of the fMRI encoder's blocks.*.norm2 (cad-spec §6 item 24)")
 	freeze := fs.String("freeze-encoder", "auto", "keep the fMRI encoder fixed and precompute its latents: yes, no, or auto (the preset's: yes for tiny, for CPU speed; the reference trains it)")
 	standardize := fs.String("standardize-latents", "auto", "z-score the fMRI encoder's latents with training statistics before the mappers: yes, no, or auto (the preset's: yes for tiny, no for cin256 as the reference)")
+	ridgeConcat := fs.String("ridge-concat", "auto", "also condition by concatenation on a ridge fMRI → latent guess (CompVis hybrid conditioning; an extension): yes, no, or auto (the preset's: yes for tiny)")
 	scaleByStd := fs.Bool("scale-by-std", false, "scale the autoencoder latents to unit variance (LatentDiffusion's scale_by_std; an extension for small autoencoders, off in every preset)")
 	condDrop := fs.Float64("cond-dropout", 0, "probability of training an item with a zero fMRI, for --guidance at sampling (an extension; the reference: 0)")
 	noAug := fs.Bool("no-augment", false, "disable the random-crop augmentation")
@@ -96,6 +102,13 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		p.StandardizeLatents = *standardize == "yes"
 	default:
 		return usagef("--standardize-latents must be yes, no or auto")
+	}
+	switch *ridgeConcat {
+	case "auto":
+	case "yes", "no":
+		p.RidgeConcat = *ridgeConcat == "yes"
+	default:
+		return usagef("--ridge-concat must be yes, no or auto")
 	}
 	p.ScaleByStd = p.ScaleByStd || *scaleByStd
 	tc := ldm.DefaultTune(p)

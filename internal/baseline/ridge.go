@@ -31,6 +31,7 @@ type Ridge struct {
 	lambda     float64
 	looByLabda []float64 // mean leave-one-out squared error per grid λ
 	grid       []float64
+	loo        []float32 // leave-one-out predictions at the chosen λ [N, P]
 }
 
 // FitRidge fits targets y [n, p] from inputs x [n, v] (row-major). Inputs are
@@ -145,6 +146,22 @@ func FitRidge(x []float32, n, v int, y []float32, p int, relLambdas []float64) (
 			best, r.lambda = loo, lam
 		}
 	}
+	// Leave-one-out predictions at the chosen λ: ŷ₋ᵢ = yᵢ − rᵢ/(1−hᵢ), with
+	// the residuals and leverages of the loop above.
+	for i := 0; i < n; i++ {
+		for kk := 0; kk < n; kk++ {
+			m.Set(i, kk, u.At(i, kk)*r.lambda/(s[kk]+r.lambda))
+		}
+	}
+	var resid mat.Dense // [n, p]
+	resid.Mul(m, &z)
+	r.loo = make([]float32, n*p)
+	for i := 0; i < n; i++ {
+		oneMinusH := mat.Dot(u.RowView(i), m.RowView(i)) - 1/float64(n)
+		for j := 0; j < p; j++ {
+			r.loo[i*p+j] = float32(float64(y[i*p+j]) - resid.At(i, j)/oneMinusH)
+		}
+	}
 	// α = U diag(1/(s+λ)) Z.
 	for i := 0; i < n; i++ {
 		for kk := 0; kk < n; kk++ {
@@ -163,6 +180,34 @@ func (r *Ridge) Lambda() float64 { return r.lambda }
 // LOOCurve returns the λ grid and the mean leave-one-out squared error at each.
 func (r *Ridge) LOOCurve() (lambdas, errs []float64) {
 	return append([]float64{}, r.grid...), append([]float64{}, r.looByLabda...)
+}
+
+// LeaveOneOut returns each training item's prediction by the ridge fitted
+// (at the chosen λ) without that item, [N, P]: test-like predictions for
+// the training items, for a model that is trained on ridge outputs (the
+// standardisation statistics still include the item, a negligible leak).
+func (r *Ridge) LeaveOneOut() []float32 { return append([]float32(nil), r.loo...) }
+
+// Linear returns the fitted map in primal form, y = x·W + b, with W [V, P]
+// (row-major) and b [P]: the same function as Predict, for evaluating
+// inside a model graph.
+func (r *Ridge) Linear() (w, b []float32) {
+	var wd mat.Dense // Xsᵀ α [V, P]
+	wd.Mul(r.xTrain.T(), r.alpha)
+	w = make([]float32, r.v*r.p)
+	bias := append([]float64(nil), r.yMean...)
+	for j := 0; j < r.v; j++ {
+		for k := 0; k < r.p; k++ {
+			c := wd.At(j, k) / r.xScale[j]
+			w[j*r.p+k] = float32(c)
+			bias[k] -= r.xMean[j] * c
+		}
+	}
+	b = make([]float32, r.p)
+	for k := range b {
+		b[k] = float32(bias[k])
+	}
+	return w, b
 }
 
 // Predict maps inputs x [n, v] to outputs [n, p].

@@ -53,6 +53,7 @@ func TestLOOMatchesBruteForce(t *testing.T) {
 		}
 	}
 	total := 0.0
+	looPred := r.LeaveOneOut()
 	for out := 0; out < n; out++ {
 		// Refit on the n−1 remaining items with an unpenalised intercept
 		// (centre inputs and targets by their means), dual solve, predict.
@@ -102,11 +103,46 @@ func TestLOOMatchesBruteForce(t *testing.T) {
 			}
 			e := float64(y[out*p+k]) - pred
 			total += e * e
+			if got := float64(looPred[out*p+k]); math.Abs(got-pred) > 1e-4*math.Max(1, math.Abs(pred)) {
+				t.Errorf("item %d output %d: LeaveOneOut %g, refit without it %g", out, k, got, pred)
+			}
 		}
 	}
 	want := total / float64(n*p)
 	if math.Abs(loo[0]-want) > 1e-6*math.Max(1, want) {
 		t.Errorf("closed-form LOO %g, brute force %g", loo[0], want)
+	}
+}
+
+// TestLinearMatchesPredict checks the primal form against the dual one.
+func TestLinearMatchesPredict(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	n, v, p := 20, 30, 3
+	w := make([]float64, v*p)
+	for i := range w {
+		w[i] = rng.NormFloat64() * 0.3
+	}
+	x, y := synth(rng, n, v, p, w, 0.3)
+	r, err := FitRidge(x, n, v, y, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xt, _ := synth(rng, 5, v, p, w, 0.3)
+	want, err := r.Predict(xt, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw, lb := r.Linear()
+	for i := 0; i < 5; i++ {
+		for k := 0; k < p; k++ {
+			got := float64(lb[k])
+			for j := 0; j < v; j++ {
+				got += float64(xt[i*v+j]) * float64(lw[j*p+k])
+			}
+			if d := math.Abs(got - float64(want[i*p+k])); d > 1e-4 {
+				t.Errorf("item %d output %d: x·W+b = %g, Predict %g", i, k, got, want[i*p+k])
+			}
+		}
 	}
 }
 

@@ -131,7 +131,7 @@ func TestImportCheckpointParity(t *testing.T) {
 		b, c, h, w := xs[0], xs[1], xs[2], xs[3]
 		cs := uf.Shape(t, "in/context")
 		fwd, err := nn.NewForward(backend.Default(), ps.Names(), func(v nn.Vars, in []*Node) []*Node {
-			return []*Node{EpsFromContext(v, cfg, in[0], in[1], in[2])}
+			return []*Node{EpsFromContext(v, cfg, in[0], in[1], in[2], nil)}
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package ldm
 
 import (
+	"fmt"
 	"strings"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -22,6 +23,35 @@ const (
 func Declare(in nn.Init, cfg Config) {
 	unet.Declare(in.In("model.diffusion_model"), cfg.UNet)
 	DeclareCond(in.In("cond_stage_model"), cfg.Cond)
+	if cfg.RidgeConcat {
+		// Set by Tune from a closed-form fit (SetRidge), never trained.
+		in.Zeros("cond_stage_model.ridge.weight", cfg.Cond.Encoder.NumVoxels, cfg.latentSize()).Frozen = true
+		in.Zeros("cond_stage_model.ridge.bias", cfg.latentSize()).Frozen = true
+	}
+}
+
+// SetRidge stores a fitted fMRI → latent ridge map (w [V, h·w·c], b
+// [h·w·c]) in the parameters of a model with RidgeConcat.
+func SetRidge(ps *nn.Params, w, b []float32) error {
+	pw, pb := ps.Get(CondPrefix+"ridge.weight"), ps.Get(CondPrefix+"ridge.bias")
+	if pw == nil || pb == nil {
+		return fmt.Errorf("ldm: the model has no ridge parameters (RidgeConcat is off)")
+	}
+	if len(w) != len(pw.Data) || len(b) != len(pb.Data) {
+		return fmt.Errorf("ldm: ridge map of %d+%d values, the model wants %v and %v", len(w), len(b), pw.Shape, pb.Shape)
+	}
+	copy(pw.Data, w)
+	copy(pb.Data, b)
+	return nil
+}
+
+// RidgeLatent is the ridge's latent-shaped guess for fMRI [B, V]:
+// fmri·W + b reshaped to [B, h, w, c] (RidgeConcat).
+func RidgeLatent(v nn.Vars, cfg Config, fmri *Node) *Node {
+	r := v.In("cond_stage_model.ridge")
+	y := Add(MatMul(fmri, r.Get("weight")), ExpandDims(r.Get("bias"), 0))
+	h := cfg.UNet.ImageSize
+	return Reshape(y, fmri.Shape().Dimensions[0], h, h, cfg.latentChannels())
 }
 
 // NewParams declares a freshly initialised LDM.
@@ -36,13 +66,21 @@ func NewParams(cfg Config, seed uint64) *nn.Params {
 // ε̂ [B, h, w, c] (apply_model, ddpm.py:1033-1048).
 func Eps(v nn.Vars, cfg Config, xt, t, fmri *Node) *Node {
 	ctx := Condition(v.In("cond_stage_model"), cfg.Cond, fmri)
-	return unet.Forward(v.In("model.diffusion_model"), cfg.UNet, xt, t, ctx)
+	var concat *Node
+	if cfg.RidgeConcat {
+		concat = RidgeLatent(v, cfg, fmri)
+	}
+	return EpsFromContext(v, cfg, xt, t, ctx, concat)
 }
 
 // EpsFromContext is the UNet alone, for sampling: the context is computed
-// once per item and reused at every step. Its output is ε̂, or x̂0 when the
-// model predicts x0.
-func EpsFromContext(v nn.Vars, cfg Config, xt, t, context *Node) *Node {
+// once per item and reused at every step. concat [B, h, w, c] is the
+// ridge's guess appended to xt with RidgeConcat (nil otherwise). Its output
+// is ε̂, or x̂0 when the model predicts x0.
+func EpsFromContext(v nn.Vars, cfg Config, xt, t, context, concat *Node) *Node {
+	if cfg.RidgeConcat {
+		xt = Concatenate([]*Node{xt, concat}, -1)
+	}
 	return unet.Forward(v.In("model.diffusion_model"), cfg.UNet, xt, t, context)
 }
 
@@ -62,16 +100,21 @@ type LossOutputs struct {
 // extract_into_tensor does.
 func Loss(v nn.Vars, cfg Config, z0, noise, t, sqrtAlphaBar, sqrtOneMinus, fmri *Node) LossOutputs {
 	ctx := Condition(v.In("cond_stage_model"), cfg.Cond, fmri)
-	return LossWithContext(v, cfg, z0, noise, t, sqrtAlphaBar, sqrtOneMinus, ctx)
+	var concat *Node
+	if cfg.RidgeConcat {
+		concat = RidgeLatent(v, cfg, fmri)
+	}
+	return LossWithContext(v, cfg, z0, noise, t, sqrtAlphaBar, sqrtOneMinus, ctx, concat)
 }
 
-// LossWithContext is Loss with the context [B, SeqLen, CondDim] given.
-func LossWithContext(v nn.Vars, cfg Config, z0, noise, t, sqrtAlphaBar, sqrtOneMinus, context *Node) LossOutputs {
+// LossWithContext is Loss with the context [B, SeqLen, CondDim] (and, with
+// RidgeConcat, the concatenated guess [B, h, w, c]) given.
+func LossWithContext(v nn.Vars, cfg Config, z0, noise, t, sqrtAlphaBar, sqrtOneMinus, context, concat *Node) LossOutputs {
 	b := z0.Shape().Dimensions[0]
 	a := Reshape(sqrtAlphaBar, b, 1, 1, 1)
 	s := Reshape(sqrtOneMinus, b, 1, 1, 1)
 	xt := Add(Mul(a, z0), Mul(s, noise))
-	out := EpsFromContext(v, cfg, xt, t, context)
+	out := EpsFromContext(v, cfg, xt, t, context, concat)
 	target := noise
 	if cfg.predictsX0() {
 		target = z0
@@ -107,6 +150,10 @@ func inReferenceSet(name string) bool {
 func SetTrainable(ps *nn.Params, which Trainable) {
 	for _, p := range ps.List() {
 		p.NoDecay = false
+		if fixedParam(p.Name) {
+			p.Frozen = true
+			continue
+		}
 		switch which {
 		case TrainAll:
 			p.Frozen = false
@@ -114,6 +161,13 @@ func SetTrainable(ps *nn.Params, which Trainable) {
 			p.Frozen = !inReferenceSet(p.Name)
 		}
 	}
+}
+
+// fixedParam reports whether a parameter is set outside training and never
+// updated: the latent statistics (CondConfig.Standardize) and the ridge map
+// (RidgeConcat).
+func fixedParam(name string) bool {
+	return name == CondPrefix+"latent_mean" || name == CondPrefix+"latent_std" || strings.HasPrefix(name, CondPrefix+"ridge.")
 }
 
 // duplicatedInReference reports whether the reference lists the parameter

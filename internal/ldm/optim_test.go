@@ -166,14 +166,24 @@ func TestDupTrainerMatchesTorchSemantics(t *testing.T) {
 }
 
 // TestTrainableSets checks the reference's name filter and the whole-UNet
-// option, and that weight decay applies to every parameter.
+// option, that weight decay applies to every parameter, and that the
+// parameters set outside training (latent statistics, the ridge map) stay
+// fixed in both sets.
 func TestTrainableSets(t *testing.T) {
 	cfg := smallConfig(t)
+	if !cfg.Cond.Standardize || !cfg.RidgeConcat {
+		t.Fatal("smallConfig should standardise latents and concatenate the ridge guess (the tiny preset)")
+	}
 	ps := NewParams(cfg, 1)
+	fixed := 0
 	SetTrainable(ps, TrainReference)
 	for _, p := range ps.List() {
 		want := strings.HasPrefix(p.Name, CondPrefix) || strings.Contains(p.Name, "attn2") ||
 			strings.Contains(p.Name, "norm2") || strings.Contains(p.Name, "time_embed_condtion")
+		if fixedParam(p.Name) {
+			want = false
+			fixed++
+		}
 		if p.Frozen == want {
 			t.Errorf("%s: frozen %v in the reference set", p.Name, p.Frozen)
 		}
@@ -184,10 +194,13 @@ func TestTrainableSets(t *testing.T) {
 	if p := ps.Get(CondPrefix + "mae.pos_embed"); p == nil || p.Frozen {
 		t.Errorf("the encoder's pos_embed must be trained, as in the reference")
 	}
+	if fixed != 4 {
+		t.Errorf("%d fixed parameters, want 4 (latent_mean, latent_std, ridge.weight, ridge.bias)", fixed)
+	}
 	SetTrainable(ps, TrainAll)
 	for _, p := range ps.List() {
-		if p.Frozen {
-			t.Errorf("%s frozen with the whole UNet trained", p.Name)
+		if p.Frozen != fixedParam(p.Name) {
+			t.Errorf("%s: frozen %v with the whole UNet trained", p.Name, p.Frozen)
 		}
 	}
 	n := 0

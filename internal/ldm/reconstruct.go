@@ -370,6 +370,7 @@ type denoiser struct {
 	guidance float64
 	sched    *sampler.Schedule
 	context  *tensors.Tensor // [B, SeqLen, CondDim] (twice B with guidance: conditional then unconditional)
+	concat   *tensors.Tensor // the ridge guess [B, h, w, c] with RidgeConcat (likewise doubled)
 }
 
 func newDenoiser(backend compute.Backend, m *Model, guidance float64) (*denoiser, error) {
@@ -381,17 +382,26 @@ func newDenoiser(backend compute.Backend, m *Model, guidance float64) (*denoiser
 		return nil, err
 	}
 	d.condFwd, err = nn.NewForward(backend, m.Params.Names(), func(v nn.Vars, in []*Node) []*Node {
-		return []*Node{Condition(v.In("cond_stage_model"), cfg.Cond, in[0])}
+		out := []*Node{Condition(v.In("cond_stage_model"), cfg.Cond, in[0])}
+		if cfg.RidgeConcat {
+			out = append(out, RidgeLatent(v, cfg, in[0]))
+		}
+		return out
 	})
 	if err != nil {
 		return nil, err
 	}
 	d.epsFwd, err = nn.NewForward(backend, m.Params.Names(), func(v nn.Vars, in []*Node) []*Node {
-		// x [B,h,w,c], t [B], context, √ᾱ_t [B], √(1−ᾱ_t) [B], guidance scale.
+		// x [B,h,w,c], t [B], context, √ᾱ_t [B], √(1−ᾱ_t) [B], guidance
+		// scale, and with RidgeConcat the ridge guess.
 		x, t, c, sa, so := in[0], in[1], in[2], in[3], in[4]
+		var concat *Node
+		if cfg.RidgeConcat {
+			concat = in[6]
+		}
 		b := x.Shape().Dimensions[0]
 		eps := func(x, t *Node) *Node {
-			out := EpsFromContext(v, cfg, x, t, c)
+			out := EpsFromContext(v, cfg, x, t, c, concat)
 			if !cfg.predictsX0() {
 				return out
 			}
@@ -433,6 +443,9 @@ func (d *denoiser) setContext(fmri []float32, perBatch, s int) error {
 		return fmt.Errorf("conditioning: %w", err)
 	}
 	d.context = out[0]
+	if d.cfg.RidgeConcat {
+		d.concat = out[1]
+	}
 	return nil
 }
 
@@ -449,6 +462,9 @@ func (d *denoiser) eps(x []float32, t []int, ls []int) ([]float32, error) {
 	}
 	args := []any{nn.HostTensor(x, b, ls[0], ls[1], ls[2]), nn.HostTensor(ts, b), d.context,
 		nn.HostTensor(sa, b), nn.HostTensor(so, b), tensors.FromScalar(float32(d.guidance))}
+	if d.concat != nil {
+		args = append(args, d.concat)
+	}
 	out, err := d.epsFwd.Run(d.params, args...)
 	if err != nil {
 		return nil, fmt.Errorf("denoising step: %w", err)

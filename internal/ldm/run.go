@@ -53,9 +53,9 @@ func LoadRun(runDir, checkpoint string) (*Model, error) {
 	if err := rc.Autoencoder.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: autoencoder: %w", filepath.Join(runDir, "config.json"), err)
 	}
-	if ls := rc.Autoencoder.LatentShape(); cfg.UNet.ImageSize != ls[0] || cfg.UNet.InChannels != ls[2] || cfg.UNet.OutChannels != ls[2] {
+	if ls := rc.Autoencoder.LatentShape(); cfg.UNet.ImageSize != ls[0] || cfg.latentChannels() != ls[2] {
 		return nil, fmt.Errorf("%s: the UNet takes %d²×%d latents, the autoencoder makes %v", filepath.Join(runDir, "config.json"),
-			cfg.UNet.ImageSize, cfg.UNet.InChannels, ls)
+			cfg.UNet.ImageSize, cfg.latentChannels(), ls)
 	}
 	path := checkpoint
 	switch {

@@ -18,6 +18,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/visdec/visdec/internal/baseline"
 	"github.com/visdec/visdec/internal/ldm/autoencoder"
 	"github.com/visdec/visdec/internal/ldm/sampler"
 	"github.com/visdec/visdec/internal/nn"
@@ -257,8 +258,8 @@ func Tune(ctx context.Context, job TuneJob, runDir string) (TuneResult, error) {
 	if ae.Resolution != job.Pairs.Res {
 		return res, fmt.Errorf("tune: images are %d², the autoencoder wants %d²", job.Pairs.Res, ae.Resolution)
 	}
-	if ls := ae.LatentShape(); cfg.Model.UNet.ImageSize != ls[0] || cfg.Model.UNet.InChannels != ls[2] {
-		return res, fmt.Errorf("tune: the UNet takes %d²×%d latents, the autoencoder makes %v", cfg.Model.UNet.ImageSize, cfg.Model.UNet.InChannels, ls)
+	if ls := ae.LatentShape(); cfg.Model.UNet.ImageSize != ls[0] || cfg.Model.latentChannels() != ls[2] {
+		return res, fmt.Errorf("tune: the UNet takes %d²×%d latents, the autoencoder makes %v", cfg.Model.UNet.ImageSize, cfg.Model.latentChannels(), ls)
 	}
 	if err := os.MkdirAll(runDir, 0o755); err != nil {
 		return res, err
@@ -347,6 +348,13 @@ func Tune(ctx context.Context, job TuneJob, runDir string) (TuneResult, error) {
 	cond, err := newCondInputs(job, cfg)
 	if err != nil {
 		return res, err
+	}
+	if cfg.Model.RidgeConcat {
+		lambda, err := fitRidgeConcat(job, codec, cfg, cond, trainIdx, valIdx)
+		if err != nil {
+			return res, err
+		}
+		log.Info("ridge concat", "lambda", lambda, "fit_items", len(trainIdx))
 	}
 	if !hasCkpt && cfg.Model.Cond.Standardize {
 		if err := setLatentStatsFrom(job, cfg, cond, trainIdx); err != nil {
@@ -440,7 +448,7 @@ func Tune(ctx context.Context, job TuneJob, runDir string) (TuneResult, error) {
 			}
 			copy(in.z0, latents[lo*lsz:hi*lsz])
 			ts := time.Now()
-			r, err := stepper.Step(cfg.LR, in.tensors(cfg.Model, cond.batch(order[lo:hi], drop))...)
+			r, err := stepper.Step(cfg.LR, in.tensors(cfg.Model, cond.batch(order[lo:hi], drop)...)...)
 			if err != nil {
 				return res, err
 			}
@@ -597,8 +605,7 @@ type batch struct {
 // 1070) and looks up the schedule coefficients; z0 is left for the caller
 // to fill.
 func newBatch(s *sampler.Schedule, cfg Config, rng *rand.Rand, b int) *batch {
-	u := cfg.UNet
-	lsz := u.ImageSize * u.ImageSize * u.InChannels
+	lsz := cfg.latentSize()
 	in := &batch{b: b, z0: make([]float32, b*lsz), noise: make([]float32, b*lsz),
 		t: make([]float32, b), sqrtA: make([]float32, b), sqrtOMA: make([]float32, b)}
 	for k := range b {
@@ -612,29 +619,31 @@ func newBatch(s *sampler.Schedule, cfg Config, rng *rand.Rand, b int) *batch {
 	return in
 }
 
-// tensors returns the step inputs in lossFn order, the conditioning input
-// (fMRI or encoder latents) last.
-func (in *batch) tensors(cfg Config, cond *tensors.Tensor) []*tensors.Tensor {
+// tensors returns the step inputs in lossFn order, the conditioning inputs
+// (fMRI or encoder latents, then the ridge guess with RidgeConcat) last.
+func (in *batch) tensors(cfg Config, cond ...*tensors.Tensor) []*tensors.Tensor {
 	u := cfg.UNet
-	h, c := u.ImageSize, u.InChannels
-	return []*tensors.Tensor{
+	h, c := u.ImageSize, cfg.latentChannels()
+	return append([]*tensors.Tensor{
 		nn.HostTensor(in.z0, in.b, h, h, c), nn.HostTensor(in.noise, in.b, h, h, c),
 		nn.HostTensor(in.t, in.b), nn.HostTensor(in.sqrtA, in.b), nn.HostTensor(in.sqrtOMA, in.b),
-		cond,
-	}
+	}, cond...)
 }
 
 // lossOutputs builds the objective over the batch inputs (z0, noise, t,
-// √ᾱ_t, √(1−ᾱ_t), and fMRI [B, V] or, with a frozen encoder, its latents
-// [B, L, D]).
+// √ᾱ_t, √(1−ᾱ_t), fMRI [B, V] or, with a frozen encoder, its latents
+// [B, L, D], and with RidgeConcat the ridge guess [B, h, w, c]).
 func lossOutputs(v nn.Vars, cfg Config, frozenEncoder bool, in []*Node) LossOutputs {
-	var ctx *Node
+	var ctx, concat *Node
 	if frozenEncoder {
 		ctx = MapLatent(v.In("cond_stage_model"), in[5]).Context
 	} else {
 		ctx = Condition(v.In("cond_stage_model"), cfg.Cond, in[5])
 	}
-	return LossWithContext(v, cfg, in[0], in[1], in[2], in[3], in[4], ctx)
+	if cfg.RidgeConcat {
+		concat = in[6]
+	}
+	return LossWithContext(v, cfg, in[0], in[1], in[2], in[3], in[4], ctx, concat)
 }
 
 // lossFn is the training objective.
@@ -646,11 +655,16 @@ func lossFn(cfg Config, frozenEncoder bool) nn.LossFn {
 
 // condInputs holds what the conditioning model reads per pair: the fMRI
 // rows, or the frozen encoder's latents computed once; null is the row of
-// an all-zero fMRI (the unconditional input of CondDropout).
+// an all-zero fMRI (the unconditional input of CondDropout). With
+// RidgeConcat, concat holds each pair's ridge guess (fitRidgeConcat) and
+// concatNull the guess for an all-zero fMRI.
 type condInputs struct {
 	rows  []float32
 	null  []float32
 	shape []int // per item
+
+	concat, concatNull []float32
+	concatShape        []int // per item [h, w, c]
 }
 
 // dropped draws which of b items lose their fMRI (nil when p is 0, so that
@@ -675,18 +689,83 @@ func (c *condInputs) size() int {
 }
 
 // batch gathers the items' rows into one tensor [len(items), shape...],
-// the unconditional row for the dropped ones.
-func (c *condInputs) batch(items []int, drop []bool) *tensors.Tensor {
-	n := c.size()
+// the unconditional row for the dropped ones, followed with RidgeConcat by
+// their ridge guesses [len(items), h, w, c].
+func (c *condInputs) batch(items []int, drop []bool) []*tensors.Tensor {
+	out := []*tensors.Tensor{gatherRows(c.rows, c.null, c.shape, items, drop)}
+	if c.concat != nil {
+		out = append(out, gatherRows(c.concat, c.concatNull, c.concatShape, items, drop))
+	}
+	return out
+}
+
+func gatherRows(rows, null []float32, shape []int, items []int, drop []bool) *tensors.Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
 	out := make([]float32, len(items)*n)
 	for k, i := range items {
-		row := c.rows[i*n : (i+1)*n]
+		row := rows[i*n : (i+1)*n]
 		if drop != nil && drop[k] {
-			row = c.null
+			row = null
 		}
 		copy(out[k*n:(k+1)*n], row)
 	}
-	return tensors.FromFlatDataAndDimensions(out, append([]int{len(items)}, c.shape...)...)
+	return tensors.FromFlatDataAndDimensions(out, append([]int{len(items)}, shape...)...)
+}
+
+// fitRidgeConcat fits the ridge map fMRI → (scaled) latent on the training
+// items, stores it in the model (SetRidge; sampling evaluates it in the
+// graph) and fills cond.concat with the guesses the UNet trains on: for a
+// training item its leave-one-out prediction, so that the guesses it learns
+// to refine are as far from their targets as a test item's are (the
+// in-sample fit would be nearly exact); for a validation item the map's
+// prediction, exactly as for a test item. λ is chosen by leave-one-out
+// error on the training items; it is returned.
+func fitRidgeConcat(job TuneJob, codec *autoencoder.Codec, cfg TuneConfig, cond *condInputs, trainIdx, valIdx []int) (float64, error) {
+	p := job.Pairs
+	z, err := encodePairs(codec, p, trainIdx, Augment{}, nil)
+	if err != nil {
+		return 0, err
+	}
+	scaleLatents(z, cfg.Model.scale())
+	lsz := cfg.Model.latentSize()
+	rows := func(idx []int) []float32 {
+		x := make([]float32, 0, len(idx)*p.Voxels)
+		for _, i := range idx {
+			x = append(x, p.FMRI[i*p.Voxels:(i+1)*p.Voxels]...)
+		}
+		return x
+	}
+	r, err := baseline.FitRidge(rows(trainIdx), len(trainIdx), p.Voxels, z, lsz, nil)
+	if err != nil {
+		return 0, fmt.Errorf("tune: ridge concat: %w", err)
+	}
+	w, b := r.Linear()
+	if err := SetRidge(job.Params, w, b); err != nil {
+		return 0, err
+	}
+	cond.concat = make([]float32, p.N*lsz)
+	loo := r.LeaveOneOut()
+	for k, i := range trainIdx {
+		copy(cond.concat[i*lsz:(i+1)*lsz], loo[k*lsz:(k+1)*lsz])
+	}
+	if len(valIdx) > 0 {
+		pv, err := r.Predict(rows(valIdx), len(valIdx))
+		if err != nil {
+			return 0, err
+		}
+		for k, i := range valIdx {
+			copy(cond.concat[i*lsz:(i+1)*lsz], pv[k*lsz:(k+1)*lsz])
+		}
+	}
+	if cond.concatNull, err = r.Predict(make([]float32, p.Voxels), 1); err != nil {
+		return 0, err
+	}
+	h := cfg.Model.UNet.ImageSize
+	cond.concatShape = []int{h, h, cfg.Model.latentChannels()}
+	return r.Lambda(), nil
 }
 
 // setLatentStatsFrom stores the training items' encoder-latent statistics
@@ -788,7 +867,7 @@ func newValidation(job TuneJob, codec *autoencoder.Codec, cfg TuneConfig, s *sam
 			copy(in.z0[k*lsz:(k+1)*lsz], z[j*lsz:(j+1)*lsz])
 			items[k] = idx[j]
 		}
-		val.batches = append(val.batches, in.tensors(model, cond.batch(items, nil)))
+		val.batches = append(val.batches, in.tensors(model, cond.batch(items, nil)...))
 		val.sizes = append(val.sizes, hi-lo)
 	}
 	return val, nil

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/visdec/visdec/internal/backend"
+	"github.com/visdec/visdec/internal/baseline"
 	"github.com/visdec/visdec/internal/evaluate"
 	"github.com/visdec/visdec/internal/ldm/autoencoder"
 	"github.com/visdec/visdec/internal/nn"
@@ -372,5 +373,72 @@ func TestReconstructFromInit(t *testing.T) {
 	rc.Strength = 1.5
 	if err := rc.Validate(1000); err == nil {
 		t.Error("strength 1.5 accepted")
+	}
+}
+
+// TestTuneRidgeConcat: with RidgeConcat the UNet takes twice the latent
+// channels; Tune stores the ridge map fitted on the training items (not the
+// validation ones) in fixed parameters that training leaves alone, and the
+// tuned run samples, with and without guidance.
+func TestTuneRidgeConcat(t *testing.T) {
+	job := smallJob(t, 1)
+	p, err := LookupPreset("tiny")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.UNet, p.CondDim, p.RidgeConcat = job.Config.Model.UNet, job.Config.Model.Cond.CondDim, true
+	cfg := NewConfig(p, job.Config.Model.Cond, []int{4, 4, 3})
+	if cfg.UNet.InChannels != 6 || cfg.UNet.OutChannels != 3 {
+		t.Fatalf("UNet channels in %d out %d, want 6 and 3", cfg.UNet.InChannels, cfg.UNet.OutChannels)
+	}
+	job.Config.Model, job.Config.CondDropout, job.Params = cfg, 0.2, NewParams(cfg, 4)
+	dir := t.TempDir()
+	if _, err := Tune(context.Background(), job, dir); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadRun(dir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !m.Config.RidgeConcat {
+		t.Fatal("the run's config lost ridge_concat")
+	}
+	// The same fit, by hand, on the training items' latents.
+	codec, err := autoencoder.NewCodec(job.Backend, job.Autoencoder, job.FirstStage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := ValidationSplit(job.Pairs.N, job.Config.ValFraction, job.Config.Seed)
+	z, err := encodePairs(codec, job.Pairs, train, Augment{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var x []float32
+	for _, i := range train {
+		x = append(x, job.Pairs.FMRI[i*job.Pairs.Voxels:(i+1)*job.Pairs.Voxels]...)
+	}
+	r, err := baseline.FitRidge(x, len(train), job.Pairs.Voxels, z, cfg.latentSize(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, b := r.Linear()
+	for name, want := range map[string][]float32{"ridge.weight": w, "ridge.bias": b} {
+		got := m.Params.Get(CondPrefix + name)
+		if got == nil || len(got.Data) != len(want) {
+			t.Fatalf("%s: missing or wrong size in the checkpoint", name)
+		}
+		for i := range want {
+			if d := math.Abs(float64(got.Data[i] - want[i])); d > 1e-5*(1+math.Abs(float64(want[i]))) {
+				t.Fatalf("%s[%d] = %g after training, the fit gives %g", name, i, got.Data[i], want[i])
+			}
+		}
+	}
+	const n, side = 2, 16
+	items := TestItems{N: n, Voxels: 64, FMRI: job.Pairs.FMRI[:n*64], H: side, W: side, Images: job.Pairs.Images[:n*side*side*3]}
+	for _, g := range []float64{1, 2} {
+		rc := ReconstructConfig{Samples: 2, Steps: 5, Sampler: "ddim", Guidance: g, Seed: 5}
+		if _, err := Reconstruct(context.Background(), m, items, rc, t.TempDir(), backend.Default(), nil); err != nil {
+			t.Fatalf("guidance %g: %v", g, err)
+		}
 	}
 }

@@ -36,6 +36,15 @@ type Config struct {
 	// its epsilon (1e-6).
 	Groups  int     `json:"groups"`
 	NormEps float64 `json:"norm_eps"`
+	// Continuous drops the quantiser: the decoder reads the encoder's
+	// latents as they are (a plain autoencoder; the LDM then scales them
+	// with scale_by_std, as it does a KL first stage's). An extension for
+	// CPU-sized first stages: in the tiny demo a 64- or 512-entry codebook
+	// trained for a few hundred steps kept the decoded images at about
+	// 15–17 dB PSNR, and a blurry latent (a ridge guess, an uncertain
+	// sample) snapped to the codebook decodes to a generic blob. The
+	// codebook is still declared, unused, so checkpoints keep one layout.
+	Continuous bool `json:"continuous,omitempty"`
 }
 
 // Cin256 is the first stage of the CompVis cin256-v2 LDM (cad-spec §4.1):

@@ -36,7 +36,10 @@ type Losses struct {
 // was trained with, are left out: their networks cannot be downloaded here.
 func Objective(v nn.Vars, cfg Config, recon string, x *Node) Losses {
 	z := Encode(v, cfg, x)
-	q := Quantize(v, cfg, z)
+	q := passThrough(z)
+	if !cfg.Continuous {
+		q = Quantize(v, cfg, z)
+	}
 	xr := DecodeNoQuant(v, cfg, q.ZQ)
 	diff := Sub(xr, x)
 	mse := ReduceAllMean(Square(diff))

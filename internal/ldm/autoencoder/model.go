@@ -142,9 +142,12 @@ func Encode(v nn.Vars, cfg Config, x *Node) *Node {
 }
 
 // Decode is VQModelInterface.decode: the latent is first snapped to its
-// nearest codebook vectors, then post_quant_conv and the Decoder give
-// [B, H, W, OutChannels] in about [-1, 1].
+// nearest codebook vectors (not with Continuous), then post_quant_conv and
+// the Decoder give [B, H, W, OutChannels] in about [-1, 1].
 func Decode(v nn.Vars, cfg Config, z *Node) *Node {
+	if cfg.Continuous {
+		return DecodeNoQuant(v, cfg, z)
+	}
 	q := Quantize(v, cfg, z)
 	return DecodeNoQuant(v, cfg, q.ZQ)
 }

@@ -1,6 +1,8 @@
 package autoencoder
 
 import (
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 
 	"github.com/visdec/visdec/internal/nn"
@@ -53,4 +55,13 @@ func Quantize(v nn.Vars, cfg Config, z *Node) Quantized {
 		Codebook:   codebook,
 		Commitment: commitment,
 	}
+}
+
+// passThrough stands in for the quantiser of a Continuous model: ZQ is z,
+// every index 0 and both VQ terms 0.
+func passThrough(z *Node) Quantized {
+	d := z.Shape().Dimensions
+	zero := ScalarZero(z.Graph(), z.DType())
+	return Quantized{ZQ: z, Indices: Zeros(z.Graph(), shapes.Make(dtypes.Int32, d[0], d[1], d[2])),
+		Codebook: zero, Commitment: zero}
 }

@@ -238,7 +238,7 @@ func Train(ctx context.Context, backend compute.Backend, cfg TrainConfig, ds *da
 				st.usage[k]++
 				st.epochUsed[k] = true
 			}
-			if cfg.RestartEvery > 0 && (st.step == 1 || st.step%cfg.RestartEvery == 0) {
+			if cfg.RestartEvery > 0 && !cfg.Model.Continuous && (st.step == 1 || st.step%cfg.RestartEvery == 0) {
 				n, err := restartDeadCodes(tr, ps, cfg, &st, nn.ToFloat32(r.Extras[extraZ]))
 				if err != nil {
 					return Result{}, err

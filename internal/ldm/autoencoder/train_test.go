@@ -272,3 +272,57 @@ func TestTrainStopsOnNaN(t *testing.T) {
 	}
 	t.Log(err)
 }
+
+// TestTrainContinuous: a Continuous model trains without VQ terms and
+// restarts, its loss falls, and its codec decodes latents as they are.
+func TestTrainContinuous(t *testing.T) {
+	ds := synthDataset(8, 4, 20)
+	cfg := tinyTrainConfig()
+	cfg.Model.Continuous = true
+	b := backend.Default()
+	dir := t.TempDir()
+	if _, err := Train(context.Background(), b, cfg, ds, dir, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := rundir.ReadMetrics(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := ms[0]["train_loss"].(float64), ms[len(ms)-1]["train_loss"].(float64)
+	if !(last < first) {
+		t.Errorf("training loss did not fall: %.5f → %.5f", first, last)
+	}
+	for _, m := range ms {
+		if m["train_vq"].(float64) != 0 || m["restarted_codes"].(float64) != 0 {
+			t.Fatalf("VQ loss %v, restarted codes %v; want 0 without a quantiser", m["train_vq"], m["restarted_codes"])
+		}
+	}
+	mc, ps, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !mc.Continuous {
+		t.Fatal("config.json lost continuous")
+	}
+	c, err := NewCodec(b, mc, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	s := mc.LatentSize()
+	lat := make([]float32, 2*s*s*mc.EmbedDim)
+	for i := range lat {
+		lat[i] = float32(rng.NormFloat64())
+	}
+	a, err := c.Decode(lat, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nq, err := c.DecodeNoQuant(lat, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, nq) {
+		t.Error("Decode of a continuous model differs from DecodeNoQuant")
+	}
+}
