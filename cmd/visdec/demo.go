@@ -71,6 +71,9 @@ type demoPreset struct {
 	AELR             float64
 	AECodes, AELatCh int
 	AEContinuous     bool
+	// LatentBaseline adds the ridge to the autoencoder's latents (and its
+	// evaluation), the LDM's like-for-like linear yardstick.
+	LatentBaseline bool
 	// Sampling.
 	Samples, Steps int
 	Strength       float64 // img2img strength of reconstruct-init
@@ -82,10 +85,10 @@ type demoPreset struct {
 var demoPresets = map[string]demoPreset{
 	"default": {Name: "default", GODVoxels: 1500, HCPVoxels: 1200, HCPSubjects: 6, Noise: 0.1, ImageSize: 64,
 		PretrainEpochs: 6, AlignEpochs: 1, ImageMAEEpochs: 10, AEEpochs: 2, TuneEpochs: 4, PretrainBatch: 64,
-		AELR: 1e-3, AECodes: 256, AELatCh: 3,
+		AELR: 1e-3, AECodes: 256, AELatCh: 3, LatentBaseline: true,
 		Samples: 5, Steps: 25, Strength: 0.3, Size: 32, Bootstrap: 1000, Trials: 1000},
 	"smoke": {Name: "smoke", GODVoxels: 600, HCPVoxels: 500, HCPSubjects: 2, Noise: 0.1, ImageSize: 64,
-		PretrainEpochs: 2, AlignEpochs: 1, ImageMAEEpochs: 2, AEEpochs: 1, TuneEpochs: 3, PretrainBatch: 32,
+		PretrainEpochs: 1, AlignEpochs: 1, ImageMAEEpochs: 1, AEEpochs: 1, TuneEpochs: 2, PretrainBatch: 32,
 		AELR: 1e-3, AECodes: 256, AELatCh: 3,
 		Samples: 2, Steps: 10, Strength: 0.3, Size: 16, Bootstrap: 200, Trials: 200},
 }
@@ -113,7 +116,7 @@ func demoStages(p demoPreset, out string, backendArgs []string) []demoStage {
 		return a
 	}
 	be := func(a ...string) []string { return append(a, backendArgs...) }
-	return []demoStage{
+	stages := []demoStage{
 		{"simulate-god", "simulate", "a GOD-design subject (1200 training trials, 50 test images × 35 repeats)",
 			sim("god", god, p.GODVoxels, 0)},
 		{"simulate-hcp", "simulate", "HCP-design resting/movie fMRI for pre-training",
@@ -155,6 +158,16 @@ func demoStages(p demoPreset, out string, backendArgs []string) []demoStage {
 			demoEvalArgs(p, d("reconstruct-init", "samples.npz"), d("eval"), d("baseline", "samples.npz"), god,
 				strings.Join([]string{d("pretrain"), d("align"), d("autoencoder"), d("tune")}, ","))},
 	}
+	if p.LatentBaseline {
+		return stages
+	}
+	kept := stages[:0]
+	for _, st := range stages {
+		if st.name != "baseline-latents" && st.name != "eval-baseline-latents" {
+			kept = append(kept, st)
+		}
+	}
+	return kept
 }
 
 func demoEvalArgs(p demoPreset, samples, out, baseline, god, runs string) []string {
@@ -258,7 +271,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	for _, sec := range sum.Stages {
 		sum.Seconds += sec
 	}
-	if err := summariseDemo(&sum, *out); err != nil {
+	if err := summariseDemo(&sum, *out, p); err != nil {
 		return err
 	}
 	if err := rundir.WriteJSONFile(filepath.Join(*out, "summary.json"), sum); err != nil {
@@ -332,14 +345,18 @@ func flagValue(args []string, name string) string {
 	return ""
 }
 
-// summariseDemo reads the three evaluations and the ceiling.
-func summariseDemo(sum *demoSummary, out string) error {
-	for _, m := range []struct{ name, dir string }{
+// summariseDemo reads the evaluations (the first three always, the ridge
+// to latents when the preset has it) and the ceiling.
+func summariseDemo(sum *demoSummary, out string, p demoPreset) error {
+	evals := []struct{ name, dir string }{
 		{"ridge regression (pixels)", "eval-baseline"},
 		{"LDM from noise (reference sampling)", "eval-noise"},
 		{"LDM refining the ridge reconstruction", "eval"},
-		{"ridge regression (autoencoder latents)", "eval-baseline-latents"},
-	} {
+	}
+	if p.LatentBaseline {
+		evals = append(evals, struct{ name, dir string }{"ridge regression (autoencoder latents)", "eval-baseline-latents"})
+	}
+	for _, m := range evals {
 		path := filepath.Join(out, m.dir, "metrics.json")
 		b, err := os.ReadFile(path)
 		if err != nil {

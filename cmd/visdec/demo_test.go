@@ -13,19 +13,15 @@ import (
 
 // TestDemoSmokeEndToEnd is the pipeline's regression guard: the whole demo
 // (simulate, pretrain, align, autoencoder, tune, baseline, reconstruct,
-// evaluate) through the subcommands' own code on the smoke preset (about
-// 3 minutes on 2 cores). The final reconstructions (the LDM refining the
-// ridge reconstruction) and the ridge baseline must identify their stimuli:
-// pair-wise identification by PCC at least demoSmokeMargin above chance
-// (0.5), with the lower end of the 95% bootstrap interval above chance too.
-// The LDM sampled from pure noise and the ridge to the autoencoder's
-// latents are logged, not asserted: at the smoke preset's 16×16, one
-// autoencoder epoch and three tuning epochs they are near chance (the
-// default preset's numbers are in the README); internal/ldm's
-// TestTinyPipelineEndToEnd guards the LDM's use of its conditioning.
+// evaluate) through the subcommands' own code on the smoke preset (under
+// 3 minutes on 2 cores). The LDM's reconstructions, sampled from noise and
+// refining the ridge reconstruction, and the ridge baseline must identify
+// their stimuli: pair-wise identification by PCC at least demoSmokeMargin
+// above chance (0.5), with the lower end of the 95% bootstrap interval
+// above chance too (measured 0.72, 0.72 and 0.85 when this was written).
 func TestDemoSmokeEndToEnd(t *testing.T) {
 	if testing.Short() {
-		t.Skip("end-to-end pipeline (about 2 minutes)")
+		t.Skip("end-to-end pipeline (about 3 minutes)")
 	}
 	const demoSmokeMargin = 0.10
 	out := t.TempDir()
@@ -49,15 +45,12 @@ func TestDemoSmokeEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(b, &sum); err != nil {
 		t.Fatal(err)
 	}
-	if len(sum.Methods) != 4 {
-		t.Fatalf("summary has %d methods, want 4", len(sum.Methods))
+	if len(sum.Methods) != 3 {
+		t.Fatalf("summary has %d methods, want 3 (the smoke preset has no ridge to latents)", len(sum.Methods))
 	}
-	for i, m := range sum.Methods {
+	for _, m := range sum.Methods {
 		v, lo := m.Metrics["pairwise_pcc"], m.CILow["pairwise_pcc"]
 		t.Logf("%s: pair-wise %.3f [%.3f, %.3f]", m.Name, v, lo, m.CIHigh["pairwise_pcc"])
-		if i != 0 && i != 2 { // from noise, and the ridge through the autoencoder: logged only
-			continue
-		}
 		if v < 0.5+demoSmokeMargin || lo <= 0.5 {
 			t.Errorf("%s: pair-wise identification %.3f (CI low %.3f); want ≥ %.2f and CI above chance 0.5",
 				m.Name, v, lo, 0.5+demoSmokeMargin)

@@ -104,8 +104,14 @@ func FitRidge(x []float32, n, v int, y []float32, p int, relLambdas []float64) (
 	eig.VectorsTo(&u)
 	var z mat.Dense // Uᵀ Yc [n, p]
 	z.Mul(u.T(), yc)
+	// Each λ needs the squared norms of the residual rows r_i: through the
+	// Gram matrix Z Zᵀ (n³ per λ) when there are more outputs than items,
+	// else directly as rows of M Z (n²·p per λ).
+	useGram := p > n
 	var gram mat.Dense // Z Zᵀ [n, n]
-	gram.Mul(&z, z.T())
+	if useGram {
+		gram.Mul(&z, z.T())
+	}
 	meanEig := 0.0
 	for _, e := range s {
 		meanEig += e
@@ -133,10 +139,19 @@ func FitRidge(x []float32, n, v int, y []float32, p int, relLambdas []float64) (
 				m.Set(i, kk, u.At(i, kk)*lam/(s[kk]+lam))
 			}
 		}
-		mg.Mul(m, &gram)
+		if useGram {
+			mg.Mul(m, &gram)
+		} else {
+			mg.Mul(m, &z)
+		}
 		loo := 0.0
 		for i := 0; i < n; i++ {
-			res2 := mat.Dot(mg.RowView(i), m.RowView(i))
+			var res2 float64
+			if useGram {
+				res2 = mat.Dot(mg.RowView(i), m.RowView(i))
+			} else {
+				res2 = mat.Dot(mg.RowView(i), mg.RowView(i))
+			}
 			oneMinusH := mat.Dot(u.RowView(i), m.RowView(i)) - 1/float64(n)
 			loo += res2 / (oneMinusH * oneMinusH)
 		}

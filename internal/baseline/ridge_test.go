@@ -1,6 +1,7 @@
 package baseline
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -28,9 +29,16 @@ func synth(rng *rand.Rand, n, v, p int, w []float64, noise float64) (x, y []floa
 
 // TestLOOMatchesBruteForce checks the closed-form leave-one-out error against
 // refitting without each item in turn.
+// Both ways of computing the residual norms are covered: fewer outputs than
+// items (rows of M Z) and more (through the Gram matrix).
 func TestLOOMatchesBruteForce(t *testing.T) {
+	for _, d := range []struct{ n, v, p int }{{15, 25, 2}, {6, 25, 10}} {
+		t.Run(fmt.Sprintf("n%d_p%d", d.n, d.p), func(t *testing.T) { checkLOOBruteForce(t, d.n, d.v, d.p) })
+	}
+}
+
+func checkLOOBruteForce(t *testing.T, n, v, p int) {
 	rng := rand.New(rand.NewPCG(1, 1))
-	n, v, p := 15, 25, 2
 	w := make([]float64, v*p)
 	for i := range w {
 		w[i] = rng.NormFloat64() * 0.3

@@ -39,11 +39,12 @@ type Config struct {
 	// Continuous drops the quantiser: the decoder reads the encoder's
 	// latents as they are (a plain autoencoder; the LDM then scales them
 	// with scale_by_std, as it does a KL first stage's). An extension for
-	// CPU-sized first stages: in the tiny demo a 64- or 512-entry codebook
-	// trained for a few hundred steps kept the decoded images at about
-	// 15–17 dB PSNR, and a blurry latent (a ridge guess, an uncertain
-	// sample) snapped to the codebook decodes to a generic blob. The
-	// codebook is still declared, unused, so checkpoints keep one layout.
+	// CPU-sized first stages. In the tiny demo (2 epochs, 4 latent
+	// channels, lr 2e-3) it reconstructed the test images best (17.8 dB;
+	// pair-wise identification of the round trip 0.956, against 0.921 for
+	// the demo's 256-code VQ) but did not improve the LDM's samples, so the
+	// demo keeps the VQ. The codebook is still declared, unused, so
+	// checkpoints keep one layout.
 	Continuous bool `json:"continuous,omitempty"`
 }
 
