@@ -66,11 +66,9 @@ type demoPreset struct {
 	// Training.
 	PretrainEpochs, AlignEpochs, ImageMAEEpochs, AEEpochs, TuneEpochs int
 	PretrainBatch                                                     int
-	// The autoencoder: learning rate, codebook size, latent channels and
-	// whether it has no quantiser (--continuous).
+	// The autoencoder's learning rate, codebook size and latent channels.
 	AELR             float64
 	AECodes, AELatCh int
-	AEContinuous     bool
 	// LatentBaseline adds the ridge to the autoencoder's latents (and its
 	// evaluation), the LDM's like-for-like linear yardstick.
 	LatentBaseline bool
@@ -130,11 +128,10 @@ func demoStages(p demoPreset, out string, backendArgs []string) []demoStage {
 		{"autoencoder", "train-autoencoder", "the LDM's VQ autoencoder on the training images",
 			be("--preset", "tiny", "--resolution", itoa(p.Size), "--data", god, "--subjects", "sbj_1",
 				"--epochs", itoa(p.AEEpochs), "--lr", ftoa(p.AELR), "--latent-channels", itoa(p.AELatCh),
-				"--codes", itoa(p.AECodes), "--continuous="+strconv.FormatBool(p.AEContinuous), "--out", d("autoencoder"))},
+				"--codes", itoa(p.AECodes), "--out", d("autoencoder"))},
 		{"tune", "tune", "the fMRI-conditioned latent diffusion model",
 			be("--preset", "tiny", "--data", god, "--subject", "sbj_1", "--pretrained", d("align"),
-				"--autoencoder", d("autoencoder"), "--epochs", itoa(p.TuneEpochs), "--test-norm", "train-stats",
-				"--scale-by-std="+strconv.FormatBool(p.AEContinuous), "--out", d("tune"))},
+				"--autoencoder", d("autoencoder"), "--epochs", itoa(p.TuneEpochs), "--test-norm", "train-stats", "--out", d("tune"))},
 		{"baseline", "baseline", "ridge regression fMRI → pixels (the yardstick)",
 			[]string{"--data", god, "--subject", "sbj_1", "--target", "pixels", "--size", itoa(p.Size), "--test-norm", "train-stats",
 				"--out", d("baseline")}},
