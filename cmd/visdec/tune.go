@@ -96,19 +96,11 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	default:
 		return usagef("--predict must be eps or x0")
 	}
-	switch *standardize {
-	case "auto":
-	case "yes", "no":
-		p.StandardizeLatents = *standardize == "yes"
-	default:
-		return usagef("--standardize-latents must be yes, no or auto")
+	if err := yesNoAuto("standardize-latents", *standardize, &p.StandardizeLatents); err != nil {
+		return err
 	}
-	switch *ridgeConcat {
-	case "auto":
-	case "yes", "no":
-		p.RidgeConcat = *ridgeConcat == "yes"
-	default:
-		return usagef("--ridge-concat must be yes, no or auto")
+	if err := yesNoAuto("ridge-concat", *ridgeConcat, &p.RidgeConcat); err != nil {
+		return err
 	}
 	p.ScaleByStd = p.ScaleByStd || *scaleByStd
 	tc := ldm.DefaultTune(p)
@@ -134,14 +126,8 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return usagef("--trainable must be auto, reference or all")
 	}
 	tc.DuplicateNorm2, tc.CondDropout = *dupNorm2, *condDrop
-	switch *freeze {
-	case "auto":
-	case "yes":
-		tc.FreezeEncoder = true
-	case "no":
-		tc.FreezeEncoder = false
-	default:
-		return usagef("--freeze-encoder must be auto, yes or no")
+	if err := yesNoAuto("freeze-encoder", *freeze, &tc.FreezeEncoder); err != nil {
+		return err
 	}
 	if *noAug {
 		tc.Augment = ldm.Augment{}
@@ -196,4 +182,17 @@ func runTune(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	_, err = fmt.Fprintln(stdout, line)
 	return err
+}
+
+// yesNoAuto applies a yes/no/auto flag: yes and no set *dst, auto keeps the
+// preset's value.
+func yesNoAuto(name, v string, dst *bool) error {
+	switch v {
+	case "auto":
+	case "yes", "no":
+		*dst = v == "yes"
+	default:
+		return usagef("--%s must be yes, no or auto", name)
+	}
+	return nil
 }

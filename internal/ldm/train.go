@@ -680,9 +680,12 @@ func dropped(rng *rand.Rand, b int, p float64) []bool {
 	return out
 }
 
-func (c *condInputs) size() int {
+func (c *condInputs) size() int { return numel(c.shape) }
+
+// numel is the number of values of one item of the given shape.
+func numel(shape []int) int {
 	n := 1
-	for _, d := range c.shape {
+	for _, d := range shape {
 		n *= d
 	}
 	return n
@@ -700,10 +703,7 @@ func (c *condInputs) batch(items []int, drop []bool) []*tensors.Tensor {
 }
 
 func gatherRows(rows, null []float32, shape []int, items []int, drop []bool) *tensors.Tensor {
-	n := 1
-	for _, d := range shape {
-		n *= d
-	}
+	n := numel(shape)
 	out := make([]float32, len(items)*n)
 	for k, i := range items {
 		row := rows[i*n : (i+1)*n]

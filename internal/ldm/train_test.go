@@ -323,15 +323,7 @@ func TestTuneScaleByStd(t *testing.T) {
 	if err := rundir.ReadJSON(dir, "config.json", &rc); err != nil {
 		t.Fatal(err)
 	}
-	codec, err := autoencoder.NewCodec(job.Backend, job.Autoencoder, job.FirstStage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, _ := ValidationSplit(job.Pairs.N, job.Config.ValFraction, job.Config.Seed)
-	z, err := encodePairs(codec, job.Pairs, train, Augment{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, z := trainLatents(t, job)
 	want := 1 / stdOf(z)
 	if got := rc.Tune.Model.ScaleFactor; math.Abs(got-want) > 1e-6*want {
 		t.Errorf("scale_factor %g, want 1/std = %g", got, want)
@@ -404,15 +396,7 @@ func TestTuneRidgeConcat(t *testing.T) {
 		t.Fatal("the run's config lost ridge_concat")
 	}
 	// The same fit, by hand, on the training items' latents.
-	codec, err := autoencoder.NewCodec(job.Backend, job.Autoencoder, job.FirstStage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	train, _ := ValidationSplit(job.Pairs.N, job.Config.ValFraction, job.Config.Seed)
-	z, err := encodePairs(codec, job.Pairs, train, Augment{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	train, z := trainLatents(t, job)
 	var x []float32
 	for _, i := range train {
 		x = append(x, job.Pairs.FMRI[i*job.Pairs.Voxels:(i+1)*job.Pairs.Voxels]...)
@@ -441,4 +425,20 @@ func TestTuneRidgeConcat(t *testing.T) {
 			t.Fatalf("guidance %g: %v", g, err)
 		}
 	}
+}
+
+// trainLatents returns the job's training items (its validation split
+// removed) and their unaugmented latents, as Tune encodes them.
+func trainLatents(t *testing.T, job TuneJob) ([]int, []float32) {
+	t.Helper()
+	codec, err := autoencoder.NewCodec(job.Backend, job.Autoencoder, job.FirstStage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	train, _ := ValidationSplit(job.Pairs.N, job.Config.ValFraction, job.Config.Seed)
+	z, err := encodePairs(codec, job.Pairs, train, Augment{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return train, z
 }
